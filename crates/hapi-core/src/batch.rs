@@ -1,0 +1,97 @@
+//! A columnar chunk of records: what stores yield and encoders consume.
+
+use crate::time::Nanos;
+
+/// A run of consecutive records, column by column.
+///
+/// `columns` hold the selected non-time parameters in info order; the primary
+/// time is `times`. Every column has exactly `times.len() * width` elements.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    /// Primary time of each record, strictly increasing.
+    pub times: Vec<Nanos>,
+    /// One entry per selected non-time parameter.
+    pub columns: Vec<Column>,
+}
+
+/// The values of one parameter for every record of a batch, array elements
+/// unrolled row-major (last index fastest), as in csv and binary.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// `double` parameters.
+    Double {
+        /// Elements per record: the product of `size` (1 for a scalar).
+        width: usize,
+        /// `rows * width` values.
+        values: Vec<f64>,
+    },
+    /// `integer` parameters.
+    Integer {
+        /// Elements per record.
+        width: usize,
+        /// `rows * width` values.
+        values: Vec<i32>,
+    },
+    /// `string` and non-primary `isotime` parameters: every element occupies exactly
+    /// `len` bytes of UTF-8 followed by NUL padding, which is the binary wire form.
+    Text {
+        /// Elements per record.
+        width: usize,
+        /// The parameter's `length` in bytes.
+        len: usize,
+        /// `rows * width * len` bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+impl Column {
+    /// Elements per record.
+    pub fn width(&self) -> usize {
+        match self {
+            Column::Double { width, .. } | Column::Integer { width, .. } | Column::Text { width, .. } => *width,
+        }
+    }
+
+    /// Number of records held.
+    pub fn rows(&self) -> usize {
+        match self {
+            Column::Double { width, values } => values.len() / (*width).max(1),
+            Column::Integer { width, values } => values.len() / (*width).max(1),
+            Column::Text { width, len, bytes } => bytes.len() / (width * len).max(1),
+        }
+    }
+
+    /// The text of element `i` (counting across records), without its NUL padding.
+    pub fn text(&self, i: usize) -> Option<&[u8]> {
+        match self {
+            Column::Text { len, bytes, .. } => {
+                let raw = bytes.get(i * len..(i + 1) * len)?;
+                let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                Some(&raw[..end])
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Batch {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    /// True when the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
+}
+
+/// Pads `s` with NULs to exactly `len` bytes and appends it; `false` if `s` is longer.
+pub fn push_text(bytes: &mut Vec<u8>, s: &[u8], len: usize) -> bool {
+    if s.len() > len {
+        return false;
+    }
+    bytes.extend_from_slice(s);
+    bytes.resize(bytes.len() + (len - s.len()), 0);
+    true
+}

@@ -1,0 +1,1 @@
+//! HAPI csv records into batches (for ingest). STUB.

@@ -1,0 +1,1 @@
+//! Request parsing from the raw query string. STUB.
