@@ -1,0 +1,138 @@
+//! Packing columns into block blobs and back: little-endian `i64` times, `f64`, `i32`, and
+//! text as fixed-size NUL-padded elements, records back to back (array elements row-major).
+//! Callers check blob lengths first (see [`check_len`]), so the functions here only slice.
+
+use std::ops::Range;
+
+use hapi_core::info::ParamType;
+use hapi_core::{Column, Nanos};
+
+use crate::{ColumnSpec, StoreError};
+
+/// Checks that a stored block blob holds exactly `rows` records of `record_bytes` each.
+pub(super) fn check_len(data: &[u8], rows: usize, record_bytes: usize, what: &str) -> Result<(), StoreError> {
+    if data.len() == rows * record_bytes {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "{what}: blob of {} bytes for {rows} records of {record_bytes} bytes",
+            data.len()
+        )))
+    }
+}
+
+fn le8(chunk: &[u8]) -> [u8; 8] {
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(chunk);
+    bytes
+}
+
+fn le4(chunk: &[u8]) -> [u8; 4] {
+    let mut bytes = [0; 4];
+    bytes.copy_from_slice(chunk);
+    bytes
+}
+
+/// The time of record `i` of a time blob.
+pub(super) fn time_at(data: &[u8], i: usize) -> Nanos {
+    i64::from_le_bytes(le8(&data[i * 8..i * 8 + 8]))
+}
+
+/// How many of the `rows` sorted times in `data` are before `t`.
+pub(super) fn rank_in(data: &[u8], rows: usize, t: Nanos) -> usize {
+    let (mut lo, mut hi) = (0, rows);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if time_at(data, mid) < t {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Appends the packed form of `times`.
+pub(super) fn put_times(buf: &mut Vec<u8>, times: &[Nanos]) {
+    buf.reserve(times.len() * 8);
+    for t in times {
+        buf.extend_from_slice(&t.to_le_bytes());
+    }
+}
+
+/// Appends the packed form of records `rows` of `column` (already checked against its spec).
+pub(super) fn put_column(buf: &mut Vec<u8>, column: &Column, rows: Range<usize>) {
+    match column {
+        Column::Double { width, values } => {
+            let values = &values[rows.start * width..rows.end * width];
+            buf.reserve(values.len() * 8);
+            for v in values {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        Column::Integer { width, values } => {
+            let values = &values[rows.start * width..rows.end * width];
+            buf.reserve(values.len() * 4);
+            for v in values {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        Column::Text { width, len, bytes } => {
+            let record = width * len;
+            buf.extend_from_slice(&bytes[rows.start * record..rows.end * record]);
+        }
+    }
+}
+
+/// Unpacks records `rows` of a time blob.
+pub(super) fn get_times(data: &[u8], rows: Range<usize>) -> Vec<Nanos> {
+    data[rows.start * 8..rows.end * 8].chunks_exact(8).map(|c| i64::from_le_bytes(le8(c))).collect()
+}
+
+/// Unpacks records `rows` of a column blob.
+pub(super) fn get_column(spec: &ColumnSpec, data: &[u8], rows: Range<usize>) -> Column {
+    let record = spec.record_bytes();
+    let data = &data[rows.start * record..rows.end * record];
+    let width = spec.width;
+    match spec.kind {
+        ParamType::Double => Column::Double {
+            width,
+            values: data.chunks_exact(8).map(|c| f64::from_le_bytes(le8(c))).collect(),
+        },
+        ParamType::Integer => Column::Integer {
+            width,
+            values: data.chunks_exact(4).map(|c| i32::from_le_bytes(le4(c))).collect(),
+        },
+        ParamType::String | ParamType::IsoTime => Column::Text { width, len: spec.len, bytes: data.to_vec() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_counts_times_before() {
+        let mut data = Vec::new();
+        put_times(&mut data, &[10, 20, 30]);
+        let ranks: Vec<usize> = [5, 10, 11, 20, 30, 31].iter().map(|&t| rank_in(&data, 3, t)).collect();
+        assert_eq!(ranks, [0, 0, 1, 1, 2, 3]);
+        assert_eq!(get_times(&data, 1..3), [20, 30]);
+    }
+
+    #[test]
+    fn columns_round_trip_bit_exact() {
+        let spec = ColumnSpec { kind: ParamType::Double, width: 2, len: 0 };
+        let values = vec![f64::NAN, -0.0, f64::INFINITY, 1e-310, 1.5, -2.5];
+        let mut data = Vec::new();
+        put_column(&mut data, &Column::Double { width: 2, values: values.clone() }, 1..3);
+        let Column::Double { values: back, .. } = get_column(&spec, &data, 0..2) else { panic!("kind") };
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back), bits(&values[2..]));
+
+        let spec = ColumnSpec { kind: ParamType::Integer, width: 1, len: 0 };
+        let mut data = Vec::new();
+        put_column(&mut data, &Column::Integer { width: 1, values: vec![i32::MIN, -1, i32::MAX] }, 0..3);
+        assert_eq!(get_column(&spec, &data, 1..3), Column::Integer { width: 1, values: vec![-1, i32::MAX] });
+    }
+}
