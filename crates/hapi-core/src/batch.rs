@@ -48,7 +48,9 @@ impl Column {
     /// Elements per record.
     pub fn width(&self) -> usize {
         match self {
-            Column::Double { width, .. } | Column::Integer { width, .. } | Column::Text { width, .. } => *width,
+            Column::Double { width, .. } | Column::Integer { width, .. } | Column::Text { width, .. } => {
+                *width
+            }
         }
     }
 

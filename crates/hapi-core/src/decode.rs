@@ -1,1 +1,368 @@
-//! HAPI csv records into batches (for ingest). STUB.
+//! HAPI csv records into batches, for `hapi-server ingest`.
+//!
+//! The input is what a HAPI server sends as csv (REQ-170..175): one record per line, the
+//! primary time first, arrays unrolled, RFC 4180 quoting. A `#` header (`include=header`)
+//! before the first record is skipped. Every row is checked against the metadata so that
+//! whatever is stored can later be served unchanged: the time must be strictly
+//! increasing and exactly representable in the dataset's time format, numbers must fit
+//! their type, texts their `length`.
+
+use std::fmt;
+
+use crate::batch::{Batch, Column, push_text};
+use crate::info::{DatasetInfo, ParamType, Parameter};
+use crate::time::{self, Nanos};
+
+/// Why a line was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct DecodeError {
+    /// Line number, from 1.
+    pub line: usize,
+    /// Field number within the line, from 1, when one field is at fault.
+    pub column: Option<usize>,
+    /// The parameter of that field, with the element index for arrays (`B_GSE[2]`).
+    pub name: Option<String>,
+    /// What is wrong, lowercase.
+    pub message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ", column {c}")?;
+        }
+        if let Some(n) = &self.name {
+            write!(f, " ({n})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Turns csv lines into a [`Batch`] holding every parameter of a dataset
+/// (`columns` for `parameters[1..]`).
+#[derive(Debug)]
+pub struct CsvDecoder<'a> {
+    info: &'a DatasetInfo,
+    /// Fields per record: the time plus every element of the other parameters.
+    fields: usize,
+    /// The time every next record must exceed.
+    last: Option<Nanos>,
+    /// Whether `last` is the stored time given to `new` rather than a decoded record's.
+    last_is_stored: bool,
+    resolution: Nanos,
+    /// A record was seen, so `#` lines are no longer header lines.
+    started: bool,
+    /// The first blank line after a record: fine at the end, an error before another record.
+    blank: Option<usize>,
+    batch: Batch,
+    /// Unquoted contents of the current line's fields, and each field's range in it.
+    buf: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl CsvDecoder<'_> {
+    /// A decoder for `info`'s records; `after` is the last stored time, which every
+    /// record must exceed.
+    pub fn new(info: &DatasetInfo, after: Option<Nanos>) -> CsvDecoder<'_> {
+        CsvDecoder {
+            info,
+            fields: 1 + info.parameters.iter().skip(1).map(Parameter::width).sum::<usize>(),
+            last: after,
+            last_is_stored: after.is_some(),
+            resolution: info.time_format.resolution().max(1),
+            started: false,
+            blank: None,
+            batch: empty_batch(info),
+            buf: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    /// Decodes one physical line (without its line ending; a trailing CR is dropped),
+    /// numbered from 1. On error nothing of the line is kept.
+    pub fn line(&mut self, number: usize, line: &[u8]) -> Result<(), DecodeError> {
+        let mut line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !self.started {
+            // Spreadsheet exports often start with a byte-order mark.
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        }
+        if line.is_empty() {
+            if self.started && self.blank.is_none() {
+                self.blank = Some(number);
+            }
+            return Ok(());
+        }
+        if let Some(blank) = self.blank {
+            return Err(DecodeError {
+                line: blank,
+                column: None,
+                name: None,
+                message: format!("blank line between records (line {number} follows it)"),
+            });
+        }
+        if line[0] == b'#' {
+            if !self.started {
+                return Ok(());
+            }
+            return Err(self.error(number, None, "a '#' header line after the first record".to_owned()));
+        }
+        self.started = true;
+        self.split(line).map_err(|(field, message)| self.error(number, Some(field), message.to_owned()))?;
+        if self.spans.len() != self.fields {
+            let message = format!(
+                "expected {} fields (the time and {} values), found {}",
+                self.fields,
+                self.fields - 1,
+                self.spans.len()
+            );
+            return Err(self.error(number, None, message));
+        }
+        let rows = self.batch.times.len();
+        match self.record() {
+            Ok(t) => {
+                self.batch.times.push(t);
+                self.last = Some(t);
+                self.last_is_stored = false;
+                Ok(())
+            }
+            Err((field, message)) => {
+                truncate(&mut self.batch, rows);
+                Err(self.error(number, Some(field), message))
+            }
+        }
+    }
+
+    /// Records buffered now.
+    pub fn rows(&self) -> usize {
+        self.batch.times.len()
+    }
+
+    /// Hands over the buffered records; the ordering check carries on across batches.
+    pub fn take_batch(&mut self) -> Batch {
+        std::mem::replace(&mut self.batch, empty_batch(self.info))
+    }
+
+    /// Splits `line` into `spans` over `buf` (RFC 4180); on error the 0-based field and why.
+    fn split(&mut self, line: &[u8]) -> Result<(), (usize, &'static str)> {
+        self.buf.clear();
+        self.spans.clear();
+        let mut i = 0;
+        loop {
+            let start = self.buf.len();
+            let field = self.spans.len();
+            let end = if line.get(i) == Some(&b'"') {
+                i += 1;
+                loop {
+                    let Some(q) = line[i..].iter().position(|&c| c == b'"') else {
+                        return Err((
+                            field,
+                            "quoted field not closed on its line (line breaks inside quoted fields are not supported)",
+                        ));
+                    };
+                    self.buf.extend_from_slice(&line[i..i + q]);
+                    i += q + 1;
+                    if line.get(i) == Some(&b'"') {
+                        self.buf.push(b'"');
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                if i < line.len() && line[i] != b',' {
+                    return Err((field, "unexpected character after a closing quote"));
+                }
+                i
+            } else {
+                let end = line[i..].iter().position(|&c| c == b',').map_or(line.len(), |p| i + p);
+                if line[i..end].contains(&b'"') {
+                    return Err((
+                        field,
+                        "a quote inside an unquoted field (quote the whole field and double the quote)",
+                    ));
+                }
+                self.buf.extend_from_slice(&line[i..end]);
+                end
+            };
+            self.spans.push((start, self.buf.len()));
+            if end >= line.len() {
+                return Ok(());
+            }
+            i = end + 1;
+        }
+    }
+
+    /// Checks the fields of a split line and appends the values (not the time);
+    /// returns the time, or the 0-based field at fault and why.
+    fn record(&mut self) -> Result<Nanos, (usize, String)> {
+        let t = self.time().map_err(|m| (0, m))?;
+        let mut f = 1;
+        for (p, column) in self.info.parameters[1..].iter().zip(&mut self.batch.columns) {
+            for _ in 0..p.width() {
+                let (a, b) = self.spans[f];
+                value(p, &self.buf[a..b], column).map_err(|m| (f, m))?;
+                f += 1;
+            }
+        }
+        Ok(t)
+    }
+
+    fn time(&self) -> Result<Nanos, String> {
+        let (a, b) = self.spans[0];
+        // Spaces around numbers and times are tolerated (the spec's own examples have
+        // them); strings keep theirs.
+        let raw = self.buf[a..b].trim_ascii();
+        let text = std::str::from_utf8(raw).map_err(|_| "time is not valid UTF-8".to_owned())?;
+        let t = time::parse(text).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
+        if t == Nanos::MIN || t == Nanos::MAX {
+            return Err(format!("time outside 1677-09-21..2262-04-11: {}", shown(raw)));
+        }
+        if t.rem_euclid(self.resolution) != 0 {
+            return Err(format!(
+                "time {text} is finer than the dataset's {}-character times resolve ({}): output would repeat or reorder times",
+                self.info.time_format.len,
+                describe(self.resolution)
+            ));
+        }
+        if let Some(last) = self.last
+            && t <= last
+        {
+            let last = time::format_string(last, self.info.time_format);
+            let what = if self.last_is_stored { "the last stored time" } else { "the previous record" };
+            return Err(format!("time {text} is not after {what} ({last}); times must increase strictly"));
+        }
+        Ok(t)
+    }
+
+    fn error(&self, line: usize, field: Option<usize>, message: String) -> DecodeError {
+        DecodeError { line, column: field.map(|f| f + 1), name: field.map(|f| self.field_name(f)), message }
+    }
+
+    /// The parameter of 0-based field `f`, with its row-major index for arrays.
+    fn field_name(&self, f: usize) -> String {
+        let mut first = 0;
+        for p in &self.info.parameters {
+            let w = if first == 0 { 1 } else { p.width() };
+            if f < first + w {
+                if p.size.is_empty() {
+                    return p.name.clone();
+                }
+                let mut k = f - first;
+                let mut index = vec![0; p.size.len()];
+                for (slot, &d) in index.iter_mut().zip(&p.size).rev() {
+                    *slot = k % d.max(1);
+                    k /= d.max(1);
+                }
+                let index: Vec<String> = index.iter().map(usize::to_string).collect();
+                return format!("{}[{}]", p.name, index.join(","));
+            }
+            first += w;
+        }
+        format!("field {}", f + 1)
+    }
+}
+
+/// Checks one value of parameter `p` and appends it to `column`.
+fn value(p: &Parameter, raw: &[u8], column: &mut Column) -> Result<(), String> {
+    match column {
+        Column::Double { values, .. } => {
+            let raw = raw.trim_ascii();
+            let v = std::str::from_utf8(raw)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .ok_or_else(|| format!("not a double: {}", shown(raw)))?;
+            if v.is_infinite() {
+                return Err(format!("not a finite double: {} (write the fill value instead)", shown(raw)));
+            }
+            values.push(v);
+        }
+        Column::Integer { values, .. } => {
+            let raw = raw.trim_ascii();
+            let v = std::str::from_utf8(raw)
+                .map_err(|_| "not an integer".to_owned())?
+                .parse::<i32>()
+                .map_err(|e| match e.kind() {
+                    std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                        format!("integer out of the 32-bit range: {}", shown(raw))
+                    }
+                    _ => format!("not an integer: {}", shown(raw)),
+                })?;
+            values.push(v);
+        }
+        Column::Text { len, bytes, .. } => {
+            let text = std::str::from_utf8(raw).map_err(|_| "not valid UTF-8".to_owned())?;
+            if raw.contains(&0) {
+                return Err("contains a NUL character".to_owned());
+            }
+            if p.kind == ParamType::IsoTime && p.fill.as_deref() != Some(text) {
+                time::parse_strict(text).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
+                if raw.len() != *len {
+                    return Err(format!(
+                        "an isotime value must have exactly {len} characters, found {}",
+                        raw.len()
+                    ));
+                }
+            }
+            if !push_text(bytes, raw, *len) {
+                return Err(format!("{} bytes exceed the parameter's length of {len}", raw.len()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn empty_batch(info: &DatasetInfo) -> Batch {
+    let columns = info.parameters[1..]
+        .iter()
+        .map(|p| {
+            let width = p.width();
+            match p.kind {
+                ParamType::Double => Column::Double { width, values: Vec::new() },
+                ParamType::Integer => Column::Integer { width, values: Vec::new() },
+                ParamType::String | ParamType::IsoTime => {
+                    Column::Text { width, len: p.length.unwrap_or(0), bytes: Vec::new() }
+                }
+            }
+        })
+        .collect();
+    Batch { times: Vec::new(), columns }
+}
+
+/// Drops whatever a refused line appended, so that every column keeps `rows` records.
+fn truncate(b: &mut Batch, rows: usize) {
+    for c in &mut b.columns {
+        match c {
+            Column::Double { width, values } => values.truncate(rows * *width),
+            Column::Integer { width, values } => values.truncate(rows * *width),
+            Column::Text { width, len, bytes } => bytes.truncate(rows * *width * *len),
+        }
+    }
+}
+
+/// A field for an error message, cut short so that a runaway line is not echoed whole.
+fn shown(raw: &[u8]) -> String {
+    const MAX: usize = 40;
+    let text = String::from_utf8_lossy(raw);
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
+/// `resolution` in words: "1 ms", "10 ns", "1 s", "1 day".
+fn describe(resolution: Nanos) -> String {
+    const UNITS: [(Nanos, &str); 7] = [
+        (86_400_000_000_000, "day"),
+        (3_600_000_000_000, "h"),
+        (60_000_000_000, "min"),
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "µs"),
+        (1, "ns"),
+    ];
+    let (unit, name) = UNITS.iter().find(|(u, _)| resolution % u == 0).copied().unwrap_or((1, "ns"));
+    format!("{} {name}", resolution / unit)
+}
+
+#[cfg(test)]
+mod tests;

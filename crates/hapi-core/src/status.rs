@@ -240,11 +240,17 @@ mod tests {
 
     #[test]
     fn message_has_verifier_prefix_and_detail() {
-        let e = StatusError::with(HapiStatus::OutsideRange, "dataset covers 2016-01-01T00:00Z to 2016-02-01T00:00Z");
+        let e = StatusError::with(
+            HapiStatus::OutsideRange,
+            "dataset covers 2016-01-01T00:00Z to 2016-02-01T00:00Z",
+        );
         assert_eq!(
             e.message(),
             "HAPI error 1405: Bad request - start < startDate and/or stop > stopDate: dataset covers 2016-01-01T00:00Z to 2016-02-01T00:00Z"
         );
-        assert_eq!(StatusError::new(HapiStatus::UnknownDataset).message(), "HAPI error 1406: Bad request - unknown dataset id");
+        assert_eq!(
+            StatusError::new(HapiStatus::UnknownDataset).message(),
+            "HAPI error 1406: Bad request - unknown dataset id"
+        );
     }
 }

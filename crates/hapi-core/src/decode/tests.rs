@@ -1,0 +1,287 @@
+use super::*;
+use crate::encode::tests::{self as enc, T0, dataset, param};
+use crate::encode::{Encoder, Format};
+
+/// Time (24), x double, n integer, s string(8), when isotime(24), v double[2]: 7 fields.
+fn info() -> DatasetInfo {
+    dataset(vec![
+        param("x", ParamType::Double, &[], None, Some("-1e31")),
+        param("n", ParamType::Integer, &[], None, Some("-1")),
+        param("s", ParamType::String, &[], Some(8), Some("")),
+        param("when", ParamType::IsoTime, &[], Some(24), Some("0001-01-01T00:00:00.000Z")),
+        param("v", ParamType::Double, &[2], None, Some("-1e31")),
+    ])
+}
+
+const WHEN: &str = "2020-02-03T04:05:06.789Z";
+
+/// A valid line at `2020-01-01T00:00:0{sec}.000Z` with `x = sec`.
+fn good(sec: u32) -> String {
+    format!("2020-01-01T00:00:0{sec}.000Z,{sec}.5,{sec},s{sec},{WHEN},1,2")
+}
+
+/// Feeds `text` split at `\n` as ingest does (a final newline leaves a blank last line).
+fn feed(d: &mut CsvDecoder<'_>, text: &str) -> Result<(), DecodeError> {
+    for (i, line) in text.split('\n').enumerate() {
+        d.line(i + 1, line.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn decode(text: &str) -> Result<Batch, DecodeError> {
+    let info = info();
+    let mut d = CsvDecoder::new(&info, None);
+    feed(&mut d, text)?;
+    Ok(d.take_batch())
+}
+
+fn error(text: &str) -> DecodeError {
+    decode(text).expect_err("the input must be refused")
+}
+
+/// Asserts the error of a one-record input whose field `column` holds `field`.
+fn field_error(column: usize, field: &str, name: &str, contains: &str) {
+    let mut fields: Vec<String> = good(1).split(',').map(str::to_owned).collect();
+    fields[column - 1] = field.to_owned();
+    let line = format!("{}\n{}\n", good(0), fields.join(","));
+    let e = error(&line);
+    assert_eq!((e.line, e.column, e.name.as_deref()), (2, Some(column), Some(name)), "{field:?}: {e}");
+    assert!(e.message.contains(contains), "{field:?}: {e}");
+}
+
+#[test]
+fn decodes_records() {
+    let b = decode(&format!("{}\n{}\n", good(0), good(1))).expect("valid");
+    assert_eq!(b.times, [T0, T0 + 1_000_000_000]);
+    assert_eq!(b.columns[0], Column::Double { width: 1, values: vec![0.5, 1.5] });
+    assert_eq!(b.columns[1], Column::Integer { width: 1, values: vec![0, 1] });
+    assert_eq!(b.columns[2].text(1), Some(&b"s1"[..]));
+    assert_eq!(b.columns[3].text(0), Some(WHEN.as_bytes()));
+    assert_eq!(b.columns[4], Column::Double { width: 2, values: vec![1.0, 2.0, 1.0, 2.0] });
+}
+
+#[test]
+fn quoted_fields() {
+    let text = [
+        "2020-01-01T00:00:00.000Z,1,1,\"a,b\",0001-01-01T00:00:00.000Z,1,2",
+        "2020-01-01T00:00:01.000Z,1,1,\"say \"\"hi\"\"\",0001-01-01T00:00:00.000Z,1,2",
+        "2020-01-01T00:00:02.000Z,1,1,\"\",0001-01-01T00:00:00.000Z,1,2",
+        "2020-01-01T00:00:03.000Z,1,1, pad ,0001-01-01T00:00:00.000Z,1,2",
+        "2020-01-01T00:00:04.000Z,1,1,☃é,0001-01-01T00:00:00.000Z,\"3\",2",
+        "2020-01-01T00:00:05.000Z, NaN ,1,,0001-01-01T00:00:00.000Z,nan,-1e31",
+    ]
+    .join("\n");
+    let b = decode(&text).expect("valid");
+    let texts: Vec<&[u8]> = (0..6).map(|i| b.columns[2].text(i).expect("text")).collect();
+    assert_eq!(texts, [&b"a,b"[..], b"say \"hi\"", b"", b" pad ", "☃é".as_bytes(), b""]);
+    let Column::Double { values, .. } = &b.columns[4] else { panic!("double column") };
+    assert_eq!(values[8], 3.0);
+    assert!(values[10].is_nan());
+    assert_eq!(values[11], -1e31);
+}
+
+#[test]
+fn header_lines_are_skipped_before_the_first_record() {
+    let text = format!("#{{\"HAPI\":\"3.3\",\"format\":\"csv\"}}\n# more\n{}\n", good(0));
+    assert_eq!(decode(&text).expect("valid").len(), 1);
+    let e = error(&format!("{}\n#late\n", good(0)));
+    assert_eq!((e.line, e.column), (2, None));
+    assert!(e.message.contains("header line after the first record"), "{e}");
+}
+
+#[test]
+fn crlf_bom_and_blank_lines() {
+    let text = format!("\u{feff}{}\r\n{}\r\n", good(0), good(1));
+    assert_eq!(decode(&text).expect("valid").len(), 2);
+    // Trailing blank lines are fine, a blank line between records is not.
+    assert_eq!(decode(&format!("{}\n\n\n", good(0))).expect("valid").len(), 1);
+    let e = error(&format!("{}\n\n{}\n", good(0), good(1)));
+    assert_eq!((e.line, e.column), (2, None));
+    assert!(e.message.contains("blank line between records"), "{e}");
+}
+
+#[test]
+fn chunked_take_batch_keeps_ordering() {
+    let info = info();
+    let mut d = CsvDecoder::new(&info, None);
+    let mut all = Vec::new();
+    for sec in 0..5 {
+        d.line(sec as usize + 1, good(sec).as_bytes()).expect("valid");
+        if d.rows() == 2 {
+            all.push(d.take_batch());
+            assert_eq!(d.rows(), 0);
+        }
+    }
+    all.push(d.take_batch());
+    assert_eq!(all.iter().map(Batch::len).collect::<Vec<_>>(), [2, 2, 1]);
+    assert_eq!(all[2].times, [T0 + 4_000_000_000]);
+    assert_eq!(all[2].columns[2].text(0), Some(&b"s4"[..]));
+    let e = d.line(6, good(3).as_bytes()).expect_err("earlier than a taken record");
+    assert!(e.message.contains("not after the previous record (2020-01-01T00:00:04.000Z)"), "{e}");
+}
+
+#[test]
+fn after_the_stored_time() {
+    let info = info();
+    let mut d = CsvDecoder::new(&info, Some(T0 + 1_000_000_000));
+    let e = d.line(1, good(1).as_bytes()).expect_err("equal to the stored time");
+    assert_eq!((e.line, e.column, e.name.as_deref()), (1, Some(1), Some("Time")));
+    assert!(e.message.contains("not after the last stored time (2020-01-01T00:00:01.000Z)"), "{e}");
+    d.line(2, good(2).as_bytes()).expect("later");
+    assert_eq!(d.rows(), 1);
+}
+
+#[test]
+fn field_count() {
+    let e = error(&format!("{}\n{},9\n", good(0), good(1)));
+    assert_eq!((e.line, e.column, e.name), (2, None, None));
+    assert_eq!(e.message, "expected 7 fields (the time and 6 values), found 8");
+    let e = error("2020-01-01T00:00:00.000Z,1,2\n");
+    assert_eq!(e.message, "expected 7 fields (the time and 6 values), found 3");
+}
+
+#[test]
+fn time_errors() {
+    field_error(1, "2020-01-01 00:00:01", "Time", "not a HAPI time");
+    field_error(1, "2020-02-30T00:00:00.000Z", "Time", "not a HAPI time");
+    field_error(
+        1,
+        "2020-01-01T00:00:01.0001Z",
+        "Time",
+        "finer than the dataset's 24-character times resolve (1 ms)",
+    );
+    field_error(1, "2020-01-01T00:00:00.000Z", "Time", "not after the previous record");
+    field_error(1, "2019-12-31T23:59:59.999Z", "Time", "times must increase strictly");
+    field_error(1, "1600-01-01T00:00:00.000Z", "Time", "outside");
+    field_error(1, "", "Time", "not a HAPI time");
+}
+
+#[test]
+fn lenient_times() {
+    // A missing Z, truncation and surrounding spaces all name an exactly representable instant.
+    let text = format!(
+        "2020-01-01T00:00:00.000,1,1,,{WHEN},1,2\n2020-001T00:01Z,1,1,,{WHEN},1,2\n 2020-01-01T00:02 ,1,1,,{WHEN},1,2\n"
+    );
+    let b = decode(&text).expect("valid");
+    assert_eq!(b.times, [T0, T0 + 60_000_000_000, T0 + 120_000_000_000]);
+}
+
+#[test]
+fn value_errors() {
+    field_error(2, "abc", "x", "not a double: \"abc\"");
+    field_error(2, "", "x", "not a double");
+    field_error(2, "inf", "x", "not a finite double");
+    field_error(2, "-Infinity", "x", "not a finite double");
+    field_error(2, "1e400", "x", "not a finite double");
+    field_error(3, "1.5", "n", "not an integer");
+    field_error(3, "2147483648", "n", "out of the 32-bit range");
+    field_error(3, "-2147483649", "n", "out of the 32-bit range");
+    field_error(4, "123456789", "s", "9 bytes exceed the parameter's length of 8");
+    field_error(4, "☃☃☃", "s", "9 bytes exceed");
+    field_error(5, "2020-01-01T00:00:00Z", "when", "exactly 24 characters, found 20");
+    field_error(5, "2020-13-01T00:00:00.000Z", "when", "not a HAPI time");
+    field_error(5, "2020-01-01T00:00:00.0000", "when", "not a HAPI time");
+    field_error(5, "N/A", "when", "not a HAPI time");
+    field_error(7, "x", "v[1]", "not a double");
+}
+
+#[test]
+fn byte_errors() {
+    let info = info();
+    let mut d = CsvDecoder::new(&info, None);
+    let e = d
+        .line(1, b"2020-01-01T00:00:00.000Z,1,1,\xff\xfe,0001-01-01T00:00:00.000Z,1,2")
+        .expect_err("bad utf-8");
+    assert_eq!((e.column, e.message.as_str()), (Some(4), "not valid UTF-8"));
+    let e = d.line(2, b"2020-01-01T00:00:00.000Z,1,1,a\0b,0001-01-01T00:00:00.000Z,1,2").expect_err("NUL");
+    assert_eq!((e.column, e.message.as_str()), (Some(4), "contains a NUL character"));
+    let e = d.line(3, b"\xff2020,1,1,a,0001-01-01T00:00:00.000Z,1,2").expect_err("bad utf-8 time");
+    assert_eq!((e.column, e.message.as_str()), (Some(1), "time is not valid UTF-8"));
+}
+
+#[test]
+fn quoting_errors() {
+    let e = error(&format!("{}\n2020-01-01T00:00:01.000Z,1,1,\"open,x,1,2\n", good(0)));
+    assert_eq!((e.line, e.column, e.name.as_deref()), (2, Some(4), Some("s")));
+    assert!(e.message.contains("line breaks inside quoted fields are not supported"), "{e}");
+    let e = error("2020-01-01T00:00:01.000Z,1,1,\"a\"b,x,1,2\n");
+    assert_eq!(e.column, Some(4));
+    assert!(e.message.contains("after a closing quote"), "{e}");
+    let e = error("2020-01-01T00:00:01.000Z,1,1,a\"b,x,1,2\n");
+    assert_eq!(e.column, Some(4));
+    assert!(e.message.contains("quote inside an unquoted field"), "{e}");
+}
+
+#[test]
+fn refused_lines_leave_nothing_behind() {
+    let info = info();
+    let mut d = CsvDecoder::new(&info, None);
+    d.line(1, good(0).as_bytes()).expect("valid");
+    // Every column but the last is appended before the last one fails.
+    let bad = format!("2020-01-01T00:00:01.000Z,1,1,abc,{WHEN},1,oops");
+    assert_eq!(d.line(2, bad.as_bytes()).expect_err("bad v[1]").column, Some(7));
+    d.line(3, good(2).as_bytes()).expect("valid");
+    let b = d.take_batch();
+    assert_eq!(b.len(), 2);
+    assert!(b.columns.iter().all(|c| c.rows() == 2), "{b:?}");
+    assert_eq!(b.columns[2].text(1), Some(&b"s2"[..]));
+}
+
+#[test]
+fn display() {
+    let e = error(&format!("{}\n{}\nx\n", good(0), good(1).replace("1.5", "feio")));
+    assert_eq!(e.to_string(), "line 2, column 2 (x): not a double: \"feio\"");
+    let e = error("1,2\n");
+    assert_eq!(e.to_string(), "line 1: expected 7 fields (the time and 6 values), found 2");
+    let long = "y".repeat(100);
+    let e = error(&good(1).replace("1.5", &long));
+    assert!(e.to_string().ends_with(&format!("not a double: \"{}\"…", "y".repeat(40))), "{e}");
+}
+
+#[test]
+fn array_field_names() {
+    let info = dataset(vec![param("m", ParamType::Integer, &[2, 3], None, None)]);
+    let d = CsvDecoder::new(&info, None);
+    let names: Vec<String> = (0..8).map(|f| d.field_name(f)).collect();
+    assert_eq!(names, ["Time", "m[0,0]", "m[0,1]", "m[0,2]", "m[1,0]", "m[1,1]", "m[1,2]", "field 8"]);
+}
+
+#[test]
+fn resolution_words() {
+    assert_eq!(describe(1), "1 ns");
+    assert_eq!(describe(100), "100 ns");
+    assert_eq!(describe(1_000_000), "1 ms");
+    assert_eq!(describe(100_000_000), "100 ms");
+    assert_eq!(describe(1_000_000_000), "1 s");
+    assert_eq!(describe(86_400_000_000_000), "1 day");
+}
+
+/// What the encoder writes, the decoder reads back to the same records.
+#[test]
+fn round_trip_through_the_encoder() {
+    let info = enc::fixture();
+    let rows = enc::fixture_rows();
+    // The last fixture row holds a line break inside a quoted string, which a
+    // line-by-line reader cannot take.
+    let original = enc::fixture_batch(&rows[..5]);
+    let selection = enc::all_params(&info);
+    let csv = enc::encode(Format::Csv, &info, &selection, std::slice::from_ref(&original), true);
+    let text = String::from_utf8(csv).expect("utf-8");
+    let mut d = CsvDecoder::new(&info, None);
+    feed(&mut d, &text).expect("decodes");
+    let decoded = d.take_batch();
+    assert_eq!(decoded.len(), 5);
+    for format in [Format::Csv, Format::Binary] {
+        let again =
+            enc::encode(format, &info, &selection, std::slice::from_ref(&decoded), format == Format::Csv);
+        let first =
+            enc::encode(format, &info, &selection, std::slice::from_ref(&original), format == Format::Csv);
+        assert!(again == first, "{format:?} differs after the round trip");
+    }
+    // Binary is bit-exact apart from NaN payloads, so the doubles survived unchanged.
+    let mut e = Encoder::new(Format::Binary, &info, &selection);
+    assert_eq!(e.record_bound() * 5, enc::encode(Format::Binary, &info, &selection, &[decoded], false).len());
+    let mut out = Vec::new();
+    e.finish(&mut out);
+    assert!(out.is_empty());
+}

@@ -1,0 +1,60 @@
+//! The one error type of the HTTP layer: every failure becomes a HAPI JSON body
+//! with the matching HTTP status and the `HAPI <code> <message>` reason phrase.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hapi_core::{HAPI_VERSION, HapiStatus, StatusError};
+use hyper::ext::ReasonPhrase;
+use serde_json::json;
+
+/// A request that ends in a HAPI error before any data byte is sent.
+#[derive(Debug)]
+pub struct ApiError(pub StatusError);
+
+impl ApiError {
+    /// An internal failure: the cause is logged here, once, and the client sees a generic 1500/1501.
+    pub fn internal(status: HapiStatus, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(code = status.code(), error = %cause, "request failed");
+        ApiError(StatusError::new(status))
+    }
+}
+
+impl From<StatusError> for ApiError {
+    fn from(e: StatusError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<HapiStatus> for ApiError {
+    fn from(s: HapiStatus) -> Self {
+        ApiError(StatusError::new(s))
+    }
+}
+
+/// The status line of HTTP/1.1 carries the HAPI code (REQ-025), e.g. `404 Not Found; HAPI 1406 ...`.
+pub fn reason_phrase(status: HapiStatus) -> Option<ReasonPhrase> {
+    let http = StatusCode::from_u16(status.http_status()).ok()?;
+    let canonical = http.canonical_reason().unwrap_or("");
+    ReasonPhrase::try_from(format!("{canonical}; HAPI {} {}", status.code(), status.message())).ok()
+}
+
+/// `{"HAPI":"3.3","status":{...}}`, the body of every error (REQ-024), also when csv or binary was asked.
+pub fn status_body(e: &StatusError) -> Vec<u8> {
+    let v = json!({"HAPI": HAPI_VERSION, "status": {"code": e.status.code(), "message": e.message()}});
+    let mut out = serde_json::to_vec(&v).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, status_body(&self.0)).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(r) = reason_phrase(self.0.status) {
+            resp.extensions_mut().insert(r);
+        }
+        resp
+    }
+}

@@ -1,0 +1,221 @@
+//! `/hapi/data`: validate everything, check the limits, pull the first batch,
+//! and only then commit the status line and stream the rest.
+//!
+//! The store is blocking (SQLite), so one blocking task per response scans and
+//! encodes, and hands chunks of about [`CHUNK`] bytes to hyper through a bounded
+//! channel: memory per response stays constant and a slow client slows the scan.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use hapi_core::encode::{Encoder, Format};
+use hapi_core::request::{self, DataRequest};
+use hapi_core::{HAPI_VERSION, HapiStatus, StatusError, duration};
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::error::{ApiError, reason_phrase};
+use crate::state::{AppState, Dataset, fmt_time, max_records};
+
+/// Bytes handed to hyper at a time.
+const CHUNK: usize = 128 * 1024;
+/// Chunks buffered between the scan and the socket.
+const QUEUE: usize = 4;
+
+/// What the producer reports before the first byte is committed.
+enum Start {
+    /// No records: 1201 with this (possibly empty) body.
+    Empty(Vec<u8>),
+    /// The first chunk; the rest follows on the channel.
+    Stream(Vec<u8>),
+}
+
+/// `GET|HEAD /hapi/data`.
+pub(crate) async fn data(
+    State(st): State<Arc<AppState>>,
+    method: Method,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = request::parse_query(q.as_deref().unwrap_or(""))?;
+    let query = request::data(&pairs)?;
+    let index = st.dataset_index(&query.dataset).ok_or(HapiStatus::UnknownDataset)?;
+    let ds = &st.datasets[index];
+    let dates = ds.dates();
+    let req = request::check_data(&query, &ds.spec.info, dates.start, dates.stop)?;
+    if method == Method::HEAD {
+        // Same headers as GET, without opening the store (REQ-009, P-33).
+        return Ok(stream_response(req.format, HapiStatus::Ok, Body::empty()));
+    }
+
+    let (start_tx, start_rx) = oneshot::channel();
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let format = req.format;
+    let state = st.clone();
+    tokio::task::spawn_blocking(move || produce(&state.datasets[index], &state, &req, start_tx, &tx));
+    match start_rx.await {
+        Ok(Ok(Start::Empty(body))) => Ok(stream_response(format, HapiStatus::NoData, Body::from(body))),
+        Ok(Ok(Start::Stream(first))) => {
+            let rest = ReceiverStream::new(rx);
+            let body = futures::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest);
+            Ok(stream_response(format, HapiStatus::Ok, Body::from_stream(body)))
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ApiError::internal(HapiStatus::Internal, &"data producer ended without a word")),
+    }
+}
+
+fn stream_response(format: Format, status: HapiStatus, body: Body) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    if let Some(p) = reason_phrase(status) {
+        r.extensions_mut().insert(p);
+    }
+    r
+}
+
+/// Runs on a blocking thread: limits, scan, encode, send.
+fn produce(
+    ds: &Dataset,
+    st: &AppState,
+    req: &DataRequest,
+    start: oneshot::Sender<Result<Start, ApiError>>,
+    tx: &mpsc::Sender<Result<Bytes, io::Error>>,
+) {
+    let info = &ds.spec.info;
+    let id = info.id.as_str();
+    let count = match st.store.count(id, req.start, req.stop) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = start.send(Err(ApiError::internal(HapiStatus::Internal, &e)));
+            return;
+        }
+    };
+    let mut enc = Encoder::new(req.format, info, &req.selection);
+    let status = if count == 0 { HapiStatus::NoData } else { HapiStatus::Ok };
+    let mut buf = Vec::with_capacity(CHUNK + CHUNK / 4);
+    if req.header || req.format == Format::Json {
+        enc.header(&header_json(ds, req, status), &mut buf);
+    }
+    if let Err(e) = check_limits(ds, st, req, count, enc.record_bound() as u64, buf.len() as u64) {
+        let _ = start.send(Err(e));
+        return;
+    }
+    if count == 0 {
+        enc.finish(&mut buf);
+        let _ = start.send(Ok(Start::Empty(buf)));
+        return;
+    }
+    let columns: Vec<usize> = req.selection[1..].iter().map(|i| i - 1).collect();
+    let mut batches = match st.store.scan(id, &columns, req.start, req.stop) {
+        Ok(it) => it,
+        Err(e) => {
+            let _ = start.send(Err(ApiError::internal(HapiStatus::Internal, &e)));
+            return;
+        }
+    };
+    // The first batch decides the status line: a failure here is still a clean 1500.
+    match batches.next() {
+        Some(Ok(b)) => enc.batch(&b, &mut buf),
+        Some(Err(e)) => {
+            let _ = start.send(Err(ApiError::internal(HapiStatus::Internal, &e)));
+            return;
+        }
+        None => {}
+    }
+    // `start` is taken when the first chunk goes out: until then a failure can still
+    // be a clean 1500; after it only an aborted connection tells the client (REQ-210).
+    let mut start = Some(start);
+    let send = |start: &mut Option<oneshot::Sender<_>>, chunk: Vec<u8>| -> bool {
+        match start.take() {
+            Some(s) => s.send(Ok(Start::Stream(chunk))).is_ok(),
+            None => tx.blocking_send(Ok(Bytes::from(chunk))).is_ok(),
+        }
+    };
+    for b in batches {
+        match b {
+            Ok(b) => {
+                enc.batch(&b, &mut buf);
+                if buf.len() >= CHUNK
+                    && !send(&mut start, std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + CHUNK / 4)))
+                {
+                    return; // the client went away: dropping the scan is all there is to do
+                }
+            }
+            Err(e) => {
+                if let Some(s) = start.take() {
+                    let _ = s.send(Err(ApiError::internal(HapiStatus::Internal, &e)));
+                    return;
+                }
+                tracing::error!(dataset = id, error = %e, "data stream failed after the first byte");
+                if !buf.is_empty() && !send(&mut start, std::mem::take(&mut buf)) {
+                    return;
+                }
+                let _ = tx.blocking_send(Err(io::Error::other("store failed mid-stream")));
+                return;
+            }
+        }
+    }
+    enc.finish(&mut buf);
+    if !buf.is_empty() || start.is_some() {
+        send(&mut start, buf);
+    }
+}
+
+/// The info header of a data response (REQ-200/201): the subset info plus `format` and this request's status.
+fn header_json(ds: &Dataset, req: &DataRequest, status: HapiStatus) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("HAPI".to_owned(), Value::String(HAPI_VERSION.to_owned()));
+    m.insert("status".to_owned(), json!({"code": status.code(), "message": status.message()}));
+    m.insert("format".to_owned(), Value::String(req.format.as_str().to_owned()));
+    m.extend(ds.info_json(&req.selection, true));
+    m
+}
+
+/// 1408 before the first byte, saying which limit, its value, and the longest span that fits.
+fn check_limits(
+    ds: &Dataset,
+    st: &AppState,
+    req: &DataRequest,
+    count: u64,
+    record_bound: u64,
+    header_bytes: u64,
+) -> Result<(), ApiError> {
+    let info = &ds.spec.info;
+    let limits = ds.spec.limits;
+    let elements = count.saturating_mul(info.values_per_record(&req.selection) as u64);
+    let bytes = count.saturating_mul(record_bound).saturating_add(header_bytes);
+    let what = if elements > limits.max_elements {
+        format!(
+            "this request needs {elements} data elements ({count} records) but one response may hold at most {} data elements",
+            limits.max_elements
+        )
+    } else if bytes > limits.max_bytes {
+        format!(
+            "this request may need up to {bytes} bytes but one response may hold at most {} bytes ({} kB)",
+            limits.max_bytes,
+            limits.max_bytes / 1024
+        )
+    } else {
+        return Ok(());
+    };
+    let fit = max_records(info, &req.selection, limits);
+    let fmt = info.time_format;
+    let advice = match st.store.nth_time(&info.id, req.start, fit) {
+        Ok(Some(t)) if fit > 0 => format!(
+            "; for these parameters the longest request that fits from this start is stop={} ({} records, {})",
+            fmt_time(t, fmt),
+            fit,
+            duration::format(t - req.start)
+        ),
+        Ok(_) => "; even one record does not fit: request fewer parameters".to_owned(),
+        Err(e) => return Err(ApiError::internal(HapiStatus::Internal, &e)),
+    };
+    Err(ApiError(StatusError::with(HapiStatus::TooMuchData, format!("{what}{advice}"))))
+}

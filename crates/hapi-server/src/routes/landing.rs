@@ -1,0 +1,97 @@
+//! `/hapi`: the human landing page (REQ-003, REQ-030).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use hapi_core::{HAPI_VERSION, request};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::state::{AppState, fmt_time};
+
+/// The page: what the server is, its endpoints, and the catalog with working links.
+pub(crate) async fn page(
+    State(st): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    request::no_params(&request::parse_query(q.as_deref().unwrap_or(""))?)?;
+    let base = format!("{}/hapi", st.prefix);
+    let text = |k: &str| st.about.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let title = esc(&text("title"));
+    let mut h = String::with_capacity(8192);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}code{{background:#eee}}\
+td,th{{padding:.2em .6em;text-align:left;vertical-align:top}}</style></head><body>\n\
+<h1>{title}</h1>\n<p>{desc}</p>\n\
+<p>This is a <a href=\"https://hapi-server.org/\">HAPI</a> server implementing version {HAPI_VERSION} of the \
+<a href=\"https://github.com/hapi-server/data-specification\">HAPI data access specification</a>. \
+Server id <code>{id}</code>; contact: {contact}.</p>\n\
+<h2>Endpoints</h2>\n<ul>\n\
+<li><a href=\"{base}/about\">{base}/about</a>: server description</li>\n\
+<li><a href=\"{base}/capabilities\">{base}/capabilities</a>: output formats (csv, binary, json)</li>\n\
+<li><a href=\"{base}/catalog\">{base}/catalog</a>: the datasets (<a href=\"{base}/catalog?depth=all\">with their info</a>)</li>\n\
+<li><code>{base}/info?dataset=ID[&amp;parameters=P1,P2]</code>: a dataset's parameters</li>\n\
+<li><code>{base}/data?dataset=ID&amp;start=T1&amp;stop=T2[&amp;parameters=..][&amp;format=csv|binary|json][&amp;include=header]</code>: the records</li>\n\
+</ul>\n<h2>Catalog</h2>\n<table><tr><th>dataset</th><th>title</th><th>range</th><th>links</th></tr>\n",
+        desc = esc(&text("description")),
+        id = esc(&text("id")),
+        contact = esc(&text("contact")),
+    );
+    for d in &st.datasets {
+        let info = &d.spec.info;
+        let dates = d.dates();
+        let (a, b) = d.sample_range(&dates);
+        let fmt = info.time_format;
+        let id = url_component(&info.id);
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{} to {}</td><td><a href=\"{base}/info?dataset={id}\">info</a> \
+<a href=\"{base}/data?dataset={id}&amp;start={s}&amp;stop={e}\">sample data</a> \
+(<a href=\"{base}/data?dataset={id}&amp;start={s}&amp;stop={e}&amp;format=json\">json</a>)</td></tr>",
+            esc(&info.id),
+            esc(&d.spec.title),
+            fmt_time(dates.start, fmt),
+            fmt_time(dates.stop, fmt),
+            s = fmt_time(a, fmt),
+            e = fmt_time(b, fmt),
+        );
+    }
+    h.push_str("</table>\n</body></html>\n");
+    let mut r = h.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    Ok(r)
+}
+
+/// HTML-escapes text from metadata.
+pub(crate) fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Percent-encodes a query value, keeping `:` and `/` readable (ids are SPASE URIs).
+pub(crate) fn url_component(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
+            o.push(b as char);
+        } else {
+            let _ = write!(o, "%{b:02X}");
+        }
+    }
+    o
+}

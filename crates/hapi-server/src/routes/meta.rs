@@ -1,0 +1,98 @@
+//! The metadata endpoints: `/about`, `/capabilities`, `/catalog` and `/info`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use hapi_core::encode::Format;
+use hapi_core::{HAPI_VERSION, HapiStatus, request};
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, reason_phrase};
+use crate::state::AppState;
+
+/// A 1200 JSON response: `HAPI` and `status` first, then `body`.
+pub(crate) fn ok_json(body: Map<String, Value>, modified: SystemTime) -> Response {
+    let mut m = Map::with_capacity(body.len() + 2);
+    m.insert("HAPI".to_owned(), Value::String(HAPI_VERSION.to_owned()));
+    m.insert("status".to_owned(), json!({"code": 1200, "message": "OK"}));
+    m.extend(body);
+    let mut bytes = serde_json::to_vec(&m).unwrap_or_default();
+    bytes.push(b'\n');
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(modified)) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    if let Some(p) = reason_phrase(HapiStatus::Ok) {
+        r.extensions_mut().insert(p);
+    }
+    r
+}
+
+fn pairs(q: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(request::parse_query(q.as_deref().unwrap_or(""))?)
+}
+
+/// `/hapi/about`.
+pub(crate) async fn about(
+    State(st): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    request::no_params(&pairs(q)?)?;
+    Ok(ok_json(st.about.clone(), st.loaded))
+}
+
+/// `/hapi/capabilities`.
+pub(crate) async fn capabilities(
+    State(st): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    request::no_params(&pairs(q)?)?;
+    let formats: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+    let mut m = Map::new();
+    m.insert("outputFormats".to_owned(), json!(formats));
+    m.insert("catalogDepthOptions".to_owned(), json!(["dataset", "all"]));
+    Ok(ok_json(m, st.loaded))
+}
+
+/// `/hapi/catalog`, with `depth=all` embedding every info (REQ-062).
+pub(crate) async fn catalog(
+    State(st): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let req = request::catalog(&pairs(q)?)?;
+    let mut modified = st.loaded;
+    let items: Vec<Value> = st
+        .datasets
+        .iter()
+        .map(|d| {
+            let mut item = Map::new();
+            item.insert("id".to_owned(), Value::String(d.spec.info.id.clone()));
+            item.insert("title".to_owned(), Value::String(d.spec.title.clone()));
+            if req.depth_all {
+                let all: Vec<usize> = (0..d.spec.info.parameters.len()).collect();
+                item.insert("info".to_owned(), Value::Object(d.info_json(&all, req.resolve)));
+                modified = modified.max(d.modified());
+            }
+            Value::Object(item)
+        })
+        .collect();
+    let mut m = Map::new();
+    m.insert("catalog".to_owned(), Value::Array(items));
+    Ok(ok_json(m, modified))
+}
+
+/// `/hapi/info`.
+pub(crate) async fn info(
+    State(st): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let req = request::info(&pairs(q)?)?;
+    let d = st.dataset(&req.dataset).ok_or(HapiStatus::UnknownDataset)?;
+    let selection = d.spec.info.select(req.parameters.as_deref())?;
+    Ok(ok_json(d.info_json(&selection, req.resolve), d.modified()))
+}

@@ -1,0 +1,8 @@
+//! Integration tests: a real server on 127.0.0.1:0 over a real SQLite store.
+
+mod demo;
+mod ingest;
+mod limits;
+mod spec_table;
+mod streaming;
+mod support;

@@ -1,0 +1,194 @@
+//! A real server on 127.0.0.1:0 with a fresh data directory, and small HTTP helpers.
+
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use hapi_server::AppState;
+use hapi_server::config::{self, Overrides};
+use hapi_store::{SqliteStore, Store};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+/// The digest's fixture `ds1` (section 4.4) plus a dataset with every parameter kind.
+pub const CONFIG: &str = r#"
+[about]
+id = "test"
+title = "Test server"
+contact = "test@example.org"
+
+[limits]
+max_elements = 100000
+max_bytes = 12582912
+
+[[dataset]]
+id = "ds1"
+title = "Fixture ds1"
+limits = { max_elements = 10000 }
+info = '''{"parameters":[
+  {"name":"Time","type":"isotime","units":"UTC","fill":null,"length":24},
+  {"name":"Bx","type":"double","units":"nT","fill":"-1e31"},
+  {"name":"By","type":"double","units":"nT","fill":"-1e31"},
+  {"name":"Bz","type":"double","units":"nT","fill":"-1e31"}],
+  "startDate":"2016-01-01T00:00:00.000Z","stopDate":"2016-02-01T00:00:00.000Z","cadence":"PT1M"}'''
+
+[[dataset]]
+id = "all/kinds+types:α☃"
+title = "Every kind of parameter"
+info = '''{"parameters":[
+  {"name":"Time","type":"isotime","units":"UTC","fill":null,"length":24},
+  {"name":"d","type":"double","units":"m","fill":"NaN"},
+  {"name":"i","type":"integer","units":null,"fill":"-1"},
+  {"name":"s","type":"string","units":null,"fill":"none","length":8},
+  {"name":"v","type":"double","units":"nT","fill":"-1e31","size":[3]},
+  {"name":"m","type":"integer","units":null,"fill":"-1","size":[2,3]},
+  {"name":"t","type":"isotime","units":"UTC","fill":"0001-01-01T00:00:00Z","length":20}],
+  "cadence":"PT1H"}'''
+"#;
+
+/// ds1 records: one a minute over 2016-01-01 and 2016-01-02 (2880), then a gap.
+pub fn ds1_csv() -> String {
+    let mut s = String::new();
+    for i in 0..2880u32 {
+        let (d, h, m) = (1 + i / 1440, (i / 60) % 24, i % 60);
+        let bz = if i % 100 == 7 { "-1e31".to_owned() } else { format!("{}", f64::from(i) * 0.25) };
+        s.push_str(&format!(
+            "2016-01-{d:02}T{h:02}:{m:02}:00.000Z,{},{},{bz}\n",
+            f64::from(i) * 0.5,
+            100.0 - f64::from(i)
+        ));
+    }
+    s
+}
+
+/// Records of the every-kind dataset, hourly from 2020-01-01.
+pub const KINDS_CSV: &str = "\
+2020-01-01T00:00:00.000Z,1.5,1,abc,1,2,3,1,2,3,4,5,6,2020-01-01T00:00:00Z
+2020-01-01T01:00:00.000Z,NaN,-1,\"a,b\",-1e31,0.25,-0.5,7,8,9,10,11,12,0001-01-01T00:00:00Z
+2020-01-01T02:00:00.000Z,-2.75e-10,2147483647,\"q\"\"t\",4,5,6,-1,0,1,2,3,-2147483648,2020-01-01T02:30:00Z
+2020-01-01T03:00:00.000Z,1e300,0,αβγ,7,8,9,0,0,0,0,0,0,2020-01-01T03:00:00Z
+";
+
+/// A running server.
+#[allow(missing_debug_implementations, reason = "test helper holding a join handle")]
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    pub store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    /// The fixture configuration with its records loaded.
+    pub async fn fixture() -> TestServer {
+        Self::start(CONFIG, &[("ds1", &ds1_csv()), ("all/kinds+types:α☃", KINDS_CSV)], None).await
+    }
+
+    /// Any configuration; `store` replaces the SQLite store (after the data is loaded into SQLite).
+    pub async fn start(config_text: &str, data: &[(&str, &str)], wrap: Option<Wrap>) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let overrides = Overrides {
+            data_dir: Some(dir.path().join("data")),
+            listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        };
+        let config = config::load(config_text, Path::new("."), &overrides).expect("test config");
+        Self::with_config(config, data, wrap, dir).await
+    }
+
+    pub async fn with_config(
+        config: config::Config,
+        data: &[(&str, &str)],
+        wrap: Option<Wrap>,
+        dir: tempfile::TempDir,
+    ) -> TestServer {
+        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
+        let state = AppState::new(&config, sqlite.clone()).unwrap();
+        for (id, csv) in data {
+            let info = &state.dataset(id).unwrap().spec.info;
+            hapi_server::ingest::ingest(sqlite.as_ref(), info, &mut Cursor::new(csv.as_bytes())).unwrap();
+        }
+        let store = match wrap {
+            Some(w) => w(sqlite),
+            None => sqlite,
+        };
+        let state = Arc::new(AppState::new(&config, store.clone()).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let s = state.clone();
+        tokio::spawn(async move {
+            hapi_server::serve(listener, s, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer { addr, state, store, _dir: dir, shutdown: Some(tx) }
+    }
+
+    pub fn url(&self, pq: &str) -> String {
+        format!("http://{}{}", self.addr, pq)
+    }
+
+    pub async fn get(&self, pq: &str) -> reqwest::Response {
+        client().get(self.url(pq)).send().await.unwrap()
+    }
+
+    /// Status, parsed JSON body.
+    pub async fn json(&self, pq: &str) -> (u16, Value) {
+        let r = self.get(pq).await;
+        let status = r.status().as_u16();
+        let body = r.bytes().await.unwrap();
+        let v = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{pq}: body is not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+        (status, v)
+    }
+
+    /// Status and body text.
+    pub async fn text(&self, pq: &str) -> (u16, String) {
+        let r = self.get(pq).await;
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// The raw response of one HTTP/1.1 request: status line, header block, body.
+    pub async fn raw(&self, request: &str) -> (String, String, Vec<u8>) {
+        let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+        let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+        let (status, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
+        (status.to_owned(), headers.to_owned(), buf[split + 4..].to_vec())
+    }
+
+    /// The status line of a GET.
+    pub async fn status_line(&self, pq: &str) -> String {
+        self.raw(&format!("GET {pq} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await.0
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Replaces the store a server reads from.
+pub type Wrap = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store>>;
+
+/// A client that neither follows redirects nor decompresses.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The HAPI status code of a JSON body.
+pub fn code(v: &Value) -> i64 {
+    v["status"]["code"].as_i64().unwrap_or(0)
+}
