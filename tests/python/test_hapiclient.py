@@ -23,7 +23,7 @@ INFO = """{"parameters":[
   {"name":"i","type":"integer","units":null,"fill":"-1"},
   {"name":"s","type":"string","units":null,"fill":"none","length":8},
   {"name":"v","type":"double","units":"km","fill":"-1e31","size":[3]}],
-  "cadence":"PT1M"}"""
+  "startDate":"2024-02-28T00:00Z","stopDate":"2024-03-01T00:00Z","cadence":"PT1M"}"""
 
 N = 500
 
