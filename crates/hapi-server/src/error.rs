@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use hapi_core::{HAPI_VERSION, HapiStatus, StatusError};
 use hyper::ext::ReasonPhrase;
 use serde_json::json;
+use std::sync::OnceLock;
 
 /// A request that ends in a HAPI error before any data byte is sent.
 #[derive(Debug)]
@@ -32,10 +33,21 @@ impl From<HapiStatus> for ApiError {
 }
 
 /// The status line of HTTP/1.1 carries the HAPI code (REQ-025), e.g. `404 Not Found; HAPI 1406 ...`.
+/// Built once per code: it is on every response.
 pub fn reason_phrase(status: HapiStatus) -> Option<ReasonPhrase> {
-    let http = StatusCode::from_u16(status.http_status()).ok()?;
-    let canonical = http.canonical_reason().unwrap_or("");
-    ReasonPhrase::try_from(format!("{canonical}; HAPI {} {}", status.code(), status.message())).ok()
+    static PHRASES: OnceLock<Vec<Option<ReasonPhrase>>> = OnceLock::new();
+    let table = PHRASES.get_or_init(|| {
+        HapiStatus::ALL
+            .iter()
+            .map(|s| {
+                let http = StatusCode::from_u16(s.http_status()).ok()?;
+                let canonical = http.canonical_reason().unwrap_or("");
+                ReasonPhrase::try_from(format!("{canonical}; HAPI {} {}", s.code(), s.message())).ok()
+            })
+            .collect()
+    });
+    let i = HapiStatus::ALL.iter().position(|&s| s == status)?;
+    table[i].clone()
 }
 
 /// `{"HAPI":"3.3","status":{...}}`, the body of every error (REQ-024), also when csv or binary was asked.

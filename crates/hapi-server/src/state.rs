@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use hapi_core::Nanos;
 use hapi_core::duration;
 use hapi_core::encode::{Encoder, Format};
@@ -36,11 +37,18 @@ pub struct Dataset {
     /// Title, info, limits.
     pub spec: DatasetSpec,
     live: RwLock<Live>,
+    /// `maxRequestDuration`, fixed by the limits and the cadence.
+    max_duration: Option<Nanos>,
+    /// The full `/info` response and the extent it was built for.
+    full_info: RwLock<Option<(Extent, Bytes)>>,
 }
+
+/// First and last stored record, if any.
+type Extent = Option<(Nanos, Nanos)>;
 
 #[derive(Debug, Clone, Copy)]
 struct Live {
-    extent: Option<(Nanos, Nanos)>,
+    extent: Extent,
     modified: SystemTime,
 }
 
@@ -65,8 +73,12 @@ impl AppState {
             store.open_dataset(&spec.info.id, &Layout::of(&spec.info))?;
             let extent = store.extent(&spec.info.id)?;
             index.insert(spec.info.id.clone(), datasets.len());
-            datasets
-                .push(Dataset { spec: spec.clone(), live: RwLock::new(Live { extent, modified: loaded }) });
+            datasets.push(Dataset {
+                spec: spec.clone(),
+                live: RwLock::new(Live { extent, modified: loaded }),
+                max_duration: max_request_duration(spec),
+                full_info: RwLock::new(None),
+            });
         }
         let mut state = AppState {
             about: config.about.clone(),
@@ -145,8 +157,10 @@ impl Dataset {
         let info = &self.spec.info;
         let extent = self.live().extent;
         let step = info.time_format.resolution();
+        // One cadence past the last record (at least one time-format step): a request
+        // up to the next nominal record time still gets the last record (P-07).
         let (first, after_last) = match extent {
-            Some((a, b)) => (a, b.saturating_add(step)),
+            Some((a, b)) => (a, b.saturating_add(info.cadence.unwrap_or(0).max(step))),
             // An empty dataset without configured dates still needs a valid range:
             // one day ending now, which every request answers with 1201.
             None => {
@@ -195,22 +209,36 @@ impl Dataset {
             m.insert("sampleStopDate".to_owned(), Value::String(time::format_string(b, fmt)));
         }
         if !m.contains_key("maxRequestDuration")
-            && let Some(d) = self.max_request_duration()
+            && let Some(d) = self.max_duration
         {
             m.insert("maxRequestDuration".to_owned(), Value::String(duration::format(d)));
         }
         m
     }
 
-    /// The longest request for all parameters that fits both limits in every format,
-    /// from the nominal cadence (REQ-082: "a request for all parameters longer than this will likely get 1408").
-    pub fn max_request_duration(&self) -> Option<Nanos> {
-        let info = &self.spec.info;
-        let cadence = info.cadence?;
-        let all: Vec<usize> = (0..info.parameters.len()).collect();
-        let records = max_records(info, &all, self.spec.limits);
-        Some(cadence.saturating_mul(i64::try_from(records).unwrap_or(i64::MAX)))
+    /// The full, resolved `/info` document, rebuilt only when the extent moved.
+    pub fn full_info(&self) -> Bytes {
+        let extent = self.live().extent;
+        if let Some((at, bytes)) = &*self.full_info.read().unwrap_or_else(|e| e.into_inner())
+            && *at == extent
+        {
+            return bytes.clone();
+        }
+        let all: Vec<usize> = (0..self.spec.info.parameters.len()).collect();
+        let bytes = Bytes::from(crate::routes::ok_json_bytes(self.info_json(&all, true)));
+        *self.full_info.write().unwrap_or_else(|e| e.into_inner()) = Some((extent, bytes.clone()));
+        bytes
     }
+}
+
+/// The longest request for all parameters that fits both limits in every format,
+/// from the nominal cadence (REQ-082: "a request for all parameters longer than this will likely get 1408").
+fn max_request_duration(spec: &DatasetSpec) -> Option<Nanos> {
+    let info = &spec.info;
+    let cadence = info.cadence?;
+    let all: Vec<usize> = (0..info.parameters.len()).collect();
+    let records = max_records(info, &all, spec.limits);
+    Some(cadence.saturating_mul(i64::try_from(records).unwrap_or(i64::MAX)))
 }
 
 /// Most records of `selection` that one response may hold under `limits`, in any format.

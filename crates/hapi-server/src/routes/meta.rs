@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use hapi_core::encode::Format;
 use hapi_core::{HAPI_VERSION, HapiStatus, request};
 use serde_json::{Map, Value, json};
@@ -13,14 +14,23 @@ use serde_json::{Map, Value, json};
 use crate::error::{ApiError, reason_phrase};
 use crate::state::AppState;
 
-/// A 1200 JSON response: `HAPI` and `status` first, then `body`.
-pub(crate) fn ok_json(body: Map<String, Value>, modified: SystemTime) -> Response {
+/// The bytes of a 1200 JSON document: `HAPI` and `status` first, then `body`.
+pub(crate) fn ok_json_bytes(body: Map<String, Value>) -> Vec<u8> {
     let mut m = Map::with_capacity(body.len() + 2);
     m.insert("HAPI".to_owned(), Value::String(HAPI_VERSION.to_owned()));
     m.insert("status".to_owned(), json!({"code": 1200, "message": "OK"}));
     m.extend(body);
     let mut bytes = serde_json::to_vec(&m).unwrap_or_default();
     bytes.push(b'\n');
+    bytes
+}
+
+/// A 1200 JSON response with `Last-Modified`.
+pub(crate) fn ok_json(body: Map<String, Value>, modified: SystemTime) -> Response {
+    json_response(Bytes::from(ok_json_bytes(body)), modified)
+}
+
+fn json_response(bytes: Bytes, modified: SystemTime) -> Response {
     let mut r = bytes.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -86,7 +96,8 @@ pub(crate) async fn catalog(
     Ok(ok_json(m, modified))
 }
 
-/// `/hapi/info`.
+/// `/hapi/info`. The full, resolved document is served from a cache that is rebuilt
+/// when the dataset's extent changes: it is by far the most frequent request.
 pub(crate) async fn info(
     State(st): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
@@ -94,5 +105,8 @@ pub(crate) async fn info(
     let req = request::info(&pairs(q)?)?;
     let d = st.dataset(&req.dataset).ok_or(HapiStatus::UnknownDataset)?;
     let selection = d.spec.info.select(req.parameters.as_deref())?;
+    if req.resolve && selection.len() == d.spec.info.parameters.len() {
+        return Ok(json_response(d.full_info(), d.modified()));
+    }
     Ok(ok_json(d.info_json(&selection, req.resolve), d.modified()))
 }

@@ -4,6 +4,8 @@ mod data;
 mod landing;
 mod meta;
 
+pub(crate) use meta::ok_json_bytes;
+
 use std::sync::Arc;
 
 use axum::Router;

@@ -33,7 +33,7 @@ async fn appends_show_up_while_serving() {
     let s = TestServer::fixture().await;
     let info = s.state.dataset("ds1").unwrap().spec.info.clone();
     let (_, before) = s.json("/hapi/info?dataset=all/kinds%2Btypes:%CE%B1%E2%98%83").await;
-    assert_eq!(before["stopDate"], "2020-01-01T03:00:00.001Z", "stopDate just after the last record");
+    assert_eq!(before["stopDate"], "2020-01-01T04:00:00.000Z", "stopDate one cadence after the last record");
 
     // Readers run while a writer appends; every response is a whole, ordered answer.
     let reader = {
@@ -73,7 +73,7 @@ async fn appends_show_up_while_serving() {
 async fn ingest_accepts_hapi_output_with_header() {
     let s = TestServer::fixture().await;
     let (_, with_header) =
-        s.text("/hapi/data?dataset=all/kinds%2Btypes:%CE%B1%E2%98%83&start=2020-01-01&stop=2020-01-01T03:00:00.001Z&include=header")
+        s.text("/hapi/data?dataset=all/kinds%2Btypes:%CE%B1%E2%98%83&start=2020-01-01&stop=2020-01-01T04:00Z&include=header")
             .await;
     // Shift the records a day later and feed them back.
     let shifted = with_header.replace("2020-01-01T0", "2020-01-02T0");
