@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const BENCH: &str = "bench";
@@ -43,8 +43,8 @@ fn start(bin: &Path, args: &[&str], env: &[(&str, &str)], port: u16) -> Result<S
 async fn wait_ready(addr: &str, limit: Duration) -> Result<Duration> {
     let t = Instant::now();
     while t.elapsed() < limit {
-        if let Ok(mut s) = TcpStream::connect(addr).await
-            && get(&mut s, "/hapi/capabilities", "").await.is_ok()
+        if let Ok(s) = TcpStream::connect(addr).await
+            && get(&mut BufReader::new(s), "/hapi/capabilities", "").await.is_ok()
         {
             return Ok(t.elapsed());
         }
@@ -54,23 +54,25 @@ async fn wait_ready(addr: &str, limit: Duration) -> Result<Duration> {
 }
 
 /// One keep-alive GET of a response with Content-Length; returns the body length.
-async fn get(s: &mut TcpStream, pq: &str, extra: &str) -> Result<usize> {
-    s.write_all(format!("GET {pq} HTTP/1.1\r\nHost: b\r\n{extra}\r\n").as_bytes()).await?;
-    let mut head = Vec::with_capacity(512);
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte).await? == 0 {
+async fn get(s: &mut BufReader<TcpStream>, pq: &str, extra: &str) -> Result<usize> {
+    s.get_mut().write_all(format!("GET {pq} HTTP/1.1\r\nHost: b\r\n{extra}\r\n").as_bytes()).await?;
+    let mut len = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if s.read_line(&mut line).await? == 0 {
             bail!("connection closed");
         }
-        head.push(byte[0]);
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = Some(v.trim().parse::<usize>()?);
+        }
     }
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .context("no content-length")?
-        .trim()
-        .parse()?;
+    let len = len.context("no content-length")?;
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).await?;
     Ok(len)
@@ -213,7 +215,7 @@ async fn run(root: &Path, bin: &Path, work: &Path) -> Result<()> {
     for _ in 0..64 {
         let (addr, info) = (addr.clone(), info.clone());
         tasks.push(tokio::spawn(async move {
-            let mut c = TcpStream::connect(&addr).await?;
+            let mut c = BufReader::new(TcpStream::connect(&addr).await?);
             let mut n = 0u64;
             while Instant::now() < deadline {
                 get(&mut c, &info, "").await?;

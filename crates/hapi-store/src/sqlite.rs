@@ -48,10 +48,12 @@ const MAX_BLOCK_ROWS: usize = 4096;
 const MAX_IDLE_READERS: usize = 4;
 /// How long a statement waits for a lock (e.g. a checkpoint) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Readers map the file so block blobs are copied from the OS page cache, not read(2).
-const READER_MMAP_BYTES: i64 = 1 << 30;
-/// Page cache per connection, in KiB (SQLite reads negative `cache_size` as KiB).
+/// Page cache of the writer, in KiB (SQLite reads negative `cache_size` as KiB).
 const CACHE_KIB: i64 = 16 * 1024;
+/// Page cache per reader, in KiB. Scans read each block once, so the OS page cache does
+/// the caching; a big private cache (or mmap, whose resident pages count once per
+/// mapping) would make memory grow with the number of concurrent responses.
+const READER_CACHE_KIB: i64 = 2 * 1024;
 /// A bulk load leaves a big WAL behind; truncate it to this size after checkpoints.
 const WAL_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
@@ -199,8 +201,8 @@ impl Shared {
                 let conn = Connection::open(&shared.path)?;
                 conn.busy_timeout(BUSY_TIMEOUT)?;
                 conn.pragma_update(None, "query_only", true)?;
-                conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
-                conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+                conn.pragma_update(None, "mmap_size", 0)?;
+                conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
                 conn
             }
         };
