@@ -3,6 +3,7 @@
 mod demo;
 mod ingest;
 mod limits;
+mod robustness;
 mod spec_table;
 mod streaming;
 mod support;
