@@ -40,6 +40,99 @@ pub struct FileConfig {
     /// The datasets, in catalog order.
     #[serde(default, rename = "dataset")]
     pub datasets: Vec<DatasetConfig>,
+    /// Access control; without it the server is protected by the built-in issuer.
+    #[serde(default)]
+    pub auth: AuthFileConfig,
+}
+
+/// How callers prove who they are.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Tokens from the server's own issuer; local accounts for browsers.
+    #[default]
+    Builtin,
+    /// Tokens from an external OpenID Connect provider (Keycloak, ...); its browser login.
+    Oidc,
+    /// No access control at all.
+    Open,
+}
+
+/// `[auth]`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFileConfig {
+    /// `builtin` (default), `oidc` or `open`.
+    #[serde(default)]
+    pub mode: AuthMode,
+    /// Paths served without credentials; a subset of `/hapi`, `/hapi/about`, `/hapi/capabilities`.
+    #[serde(default)]
+    pub public_paths: Vec<String>,
+    /// The server's public base URL (issuer of built-in tokens, base of the login callback).
+    pub public_url: Option<String>,
+    /// Browser session lifetime, ISO 8601 duration (default `PT8H`).
+    pub session_ttl: Option<String>,
+    /// Origins allowed to send cookie-authenticated cross-origin requests.
+    #[serde(default)]
+    pub cookie_origins: Vec<String>,
+    /// File with the session cookie key (shared by replicas); default: in the data directory.
+    pub session_key_file: Option<PathBuf>,
+    /// `[auth.issuer]`, the built-in token issuer.
+    #[serde(default)]
+    pub issuer: IssuerFileConfig,
+    /// `[auth.oidc]`, the external provider.
+    pub oidc: Option<OidcFileConfig>,
+    /// `[auth.access]`: who may read which dataset (default: every authenticated caller, all).
+    pub access: Option<hapi_auth::RulesConfig>,
+}
+
+/// `[auth.issuer]`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerFileConfig {
+    /// The scope tokens carry and the server requires (SWE: `swe_hapiserver`).
+    pub scope: Option<String>,
+    /// Token lifetime in seconds (default 300, as at SWE).
+    pub token_ttl: Option<u64>,
+    /// `aud` of issued tokens (default: the public URL + `/hapi`).
+    pub audience: Option<String>,
+}
+
+/// `[auth.oidc]`.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct OidcFileConfig {
+    /// Issuer URL; discovery is `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// Accepted `aud` (or Keycloak `azp`) values.
+    pub audience: Vec<String>,
+    /// Scope every token must carry.
+    pub scope: Option<String>,
+    /// Dotted path of the roles claim, e.g. `realm_access.roles` (Keycloak) or `groups`.
+    pub roles_claim: Option<String>,
+    /// Clock leeway in seconds (default 30).
+    pub leeway: Option<u64>,
+    /// Browser login: the confidential client of this server at the provider.
+    pub client_id: Option<String>,
+    /// Its secret (prefer `client_secret_file`).
+    pub client_secret: Option<String>,
+    /// A file holding the secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// Also accept opaque tokens through RFC 7662 introspection (with the client above).
+    #[serde(default)]
+    pub introspection: bool,
+}
+
+impl std::fmt::Debug for OidcFileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcFileConfig")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("scope", &self.scope)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[about]`: the required keys of `/about` plus any optional ones, passed through.
@@ -133,6 +226,93 @@ pub struct Config {
     pub about: Map<String, Value>,
     /// Datasets in catalog order.
     pub datasets: Vec<DatasetSpec>,
+    /// Access control, checked.
+    pub auth: AuthSettings,
+}
+
+/// `[auth]`, checked.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The mode.
+    pub mode: AuthMode,
+    /// Public paths, relative to the prefix (`/hapi`, `/hapi/about`, ...).
+    pub public_paths: Vec<String>,
+    /// Public base URL without a trailing slash.
+    pub public_url: String,
+    /// Browser session lifetime.
+    pub session_ttl: std::time::Duration,
+    /// Origins that may send cookies cross-origin.
+    pub cookie_origins: Vec<String>,
+    /// Where the session key lives.
+    pub session_key_file: PathBuf,
+    /// Built-in issuer settings.
+    pub scope: String,
+    /// Built-in token lifetime.
+    pub token_ttl: std::time::Duration,
+    /// Built-in token audience.
+    pub audience: String,
+    /// External provider.
+    pub oidc: Option<OidcFileConfig>,
+    /// Access rules.
+    pub access: hapi_auth::RulesConfig,
+}
+
+/// Paths that may be made public.
+pub const PUBLIC_PATH_CHOICES: [&str; 4] = ["/hapi", "/hapi/about", "/hapi/capabilities", "/hapi/catalog"];
+
+fn auth_settings(
+    a: AuthFileConfig,
+    listen: SocketAddr,
+    prefix: &str,
+    data_dir: &Path,
+) -> Result<AuthSettings> {
+    for p in &a.public_paths {
+        if !PUBLIC_PATH_CHOICES.contains(&p.as_str()) {
+            bail!("[auth] public_paths: {p:?} cannot be public (choose from {PUBLIC_PATH_CHOICES:?})");
+        }
+    }
+    let public_url =
+        a.public_url.unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_owned();
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        bail!("[auth] public_url {public_url:?} must start with http:// or https://");
+    }
+    let session_ttl = match &a.session_ttl {
+        Some(d) => {
+            let ns = hapi_core::duration::parse(d)
+                .with_context(|| format!("[auth] session_ttl {d:?} is not an ISO 8601 duration"))?;
+            std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0))
+        }
+        None => std::time::Duration::from_secs(8 * 3600),
+    };
+    if a.mode == AuthMode::Oidc && a.oidc.is_none() {
+        bail!("[auth] mode = \"oidc\" needs an [auth.oidc] section with issuer and audience");
+    }
+    if let Some(o) = &a.oidc {
+        if o.client_secret.is_some() && o.client_secret_file.is_some() {
+            bail!("[auth.oidc]: give client_secret or client_secret_file, not both");
+        }
+        if o.audience.is_empty() {
+            bail!("[auth.oidc]: audience must name at least one accepted audience");
+        }
+    }
+    let access = a.access.unwrap_or_else(|| hapi_auth::RulesConfig {
+        authenticated: vec!["*".to_owned()],
+        ..Default::default()
+    });
+    hapi_auth::AccessRules::new(&access).map_err(|e| anyhow::anyhow!("[auth.access]: {e}"))?;
+    Ok(AuthSettings {
+        mode: a.mode,
+        public_paths: a.public_paths,
+        audience: a.issuer.audience.unwrap_or_else(|| format!("{public_url}{prefix}/hapi")),
+        public_url,
+        session_ttl,
+        cookie_origins: a.cookie_origins,
+        session_key_file: a.session_key_file.unwrap_or_else(|| data_dir.join("session-key")),
+        scope: a.issuer.scope.unwrap_or_else(|| "swe_hapiserver".to_owned()),
+        token_ttl: std::time::Duration::from_secs(a.issuer.token_ttl.unwrap_or(300)),
+        oidc: a.oidc,
+        access,
+    })
 }
 
 /// Parses and validates a configuration. `base` is the directory that relative
@@ -181,7 +361,8 @@ pub fn from_file(file: FileConfig, base: &Path, overrides: &Overrides) -> Result
     }
 
     let about = about_json(file.about)?;
-    Ok(Config { listen, data_dir, path_prefix, about, datasets })
+    let auth = auth_settings(file.auth, listen, &path_prefix, &data_dir)?;
+    Ok(Config { listen, data_dir, path_prefix, about, datasets, auth })
 }
 
 fn dataset(d: DatasetConfig, base: &Path, server: Limits) -> Result<DatasetSpec> {

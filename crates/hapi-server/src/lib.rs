@@ -3,6 +3,7 @@
 //! `main.rs` only parses the command line; everything else lives here so that
 //! tests can build the router ([`app`]) or serve on a port-0 listener ([`serve`]).
 
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use hapi_server::config::{self, Config, Overrides};
+use hapi_auth::{Issuer, IssuerConfig};
+use hapi_server::auth::Auth;
+use hapi_server::config::{self, AuthMode, Config, Overrides};
 use hapi_server::{AppState, demo, ingest};
 use hapi_store::{SqliteStore, Store};
 
@@ -27,6 +29,20 @@ enum Command {
         #[arg(long, env = "HAPI_LISTEN")]
         listen: Option<String>,
     },
+    /// Machine-to-machine clients of the built-in token issuer.
+    Clients {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: ClientAction,
+    },
+    /// Local accounts for the browser login of the built-in issuer.
+    Users {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Append HAPI csv records (from FILE, or stdin when FILE is - or absent) to a dataset.
     Ingest {
         #[command(flatten)]
@@ -37,6 +53,40 @@ enum Command {
         /// The csv file.
         file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientAction {
+    /// Create a client; its secret is printed once and stored only as a slow hash.
+    Create {
+        /// Client id (default: 32 random hex digits).
+        #[arg(long)]
+        id: Option<String>,
+        /// Roles the client's tokens carry (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// List clients (never secrets).
+    List,
+    /// Revoke a client: it gets no new tokens.
+    Revoke { id: String },
+    /// Give a client a new secret (printed once); the old one stops working.
+    Rotate { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserAction {
+    /// Add or update a user; the password is read from stdin (one line).
+    Add {
+        name: String,
+        /// Roles of the user's sessions (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Remove a user.
+    Remove { name: String },
+    /// List users.
+    List,
 }
 
 #[derive(Args, Debug)]
@@ -73,7 +123,8 @@ fn load(common: &Common, listen: Option<String>) -> Result<Config> {
     }
 }
 
-fn open(config: &Config) -> Result<(Arc<dyn Store>, Arc<AppState>)> {
+/// Opens the store, fills empty demo datasets, and builds the shared state.
+async fn open(config: &Config) -> Result<(Arc<dyn Store>, Arc<AppState>)> {
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&config.data_dir)
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
@@ -88,8 +139,55 @@ fn open(config: &Config) -> Result<(Arc<dyn Store>, Arc<AppState>)> {
             tracing::info!(dataset = %d.info.id, records = n, ms = t.elapsed().as_millis() as u64, "demo data generated");
         }
     }
-    let state = Arc::new(AppState::new(config, store.clone())?);
+    let auth = Auth::from_settings(&config.auth, &config.path_prefix, &config.data_dir).await?;
+    let state = Arc::new(AppState::new(config, store.clone(), auth)?);
     Ok((store, state))
+}
+
+fn issuer(config: &Config) -> Result<Issuer> {
+    let a = &config.auth;
+    Issuer::open(
+        &config.data_dir,
+        IssuerConfig {
+            issuer_url: a.public_url.clone(),
+            audience: a.audience.clone(),
+            scopes: vec![a.scope.clone()],
+            token_ttl: a.token_ttl,
+        },
+    )
+    .context("opening the built-in issuer")
+}
+
+/// Tells the operator of a protected server how to get in.
+fn print_access_help(config: &Config, addr: std::net::SocketAddr) {
+    let a = &config.auth;
+    let base = format!("http://{addr}{}", config.path_prefix);
+    let text = match a.mode {
+        AuthMode::Open => format!("access: open, no credentials needed\n  curl '{base}/hapi/catalog'"),
+        AuthMode::Oidc => format!(
+            "access: bearer tokens from {} (scope {}); browsers log in at {base}/auth/login",
+            a.oidc.as_ref().map_or("?", |o| o.issuer.as_str()),
+            a.oidc.as_ref().and_then(|o| o.scope.as_deref()).unwrap_or("-")
+        ),
+        AuthMode::Builtin => format!(
+            "access: every endpoint needs a token from the built-in issuer (scope {scope}, {ttl} s).\n\
+             1. create machine credentials (the secret is shown once):\n     \
+             hapi-server clients create{dir}\n\
+             2. get a token:\n     \
+             curl -d client_id=ID -d client_secret=SECRET -d grant_type=client_credentials -d scope={scope} {base}/oauth/token\n\
+             3. call HAPI:\n     \
+             curl -H \"Authorization: Bearer TOKEN\" '{base}/hapi/capabilities'\n\
+             browsers: add a local account with `hapi-server users add NAME{dir}` and open {base}/hapi",
+            scope = a.scope,
+            ttl = a.token_ttl.as_secs(),
+            dir = if config.data_dir == std::path::Path::new("hapi-data") {
+                String::new()
+            } else {
+                format!(" --data-dir {}", config.data_dir.display())
+            },
+        ),
+    };
+    eprintln!("{text}");
 }
 
 fn main() -> Result<()> {
@@ -101,17 +199,18 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Serve { common, listen } => {
             let config = load(&common, listen)?;
-            let (_, state) = open(&config)?;
-            let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {
+                let (_, state) = open(&config).await?;
                 let listener = tokio::net::TcpListener::bind(config.listen)
                     .await
                     .with_context(|| format!("binding {}", config.listen))?;
                 let addr = listener.local_addr()?;
                 tracing::info!(url = %format!("http://{addr}{}/hapi", config.path_prefix), "serving");
+                print_access_help(&config, addr);
                 hapi_server::serve(listener, state, async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
@@ -119,9 +218,67 @@ fn main() -> Result<()> {
                 Ok(())
             })
         }
+        Command::Clients { common, action } => {
+            let config = load(&common, None)?;
+            let issuer = issuer(&config)?;
+            match action {
+                ClientAction::Create { id, roles } => {
+                    let (client, secret) = issuer.create_client(id.as_deref(), &roles)?;
+                    println!("client_id={}\nclient_secret={secret}", client.id);
+                    eprintln!("the secret is shown only now; store it safely");
+                }
+                ClientAction::List => {
+                    for c in issuer.list_clients()? {
+                        let state = if c.revoked_at.is_some() { "revoked" } else { "active" };
+                        println!("{}\t{state}\troles={}", c.id, c.roles.join(","));
+                    }
+                }
+                ClientAction::Revoke { id } => {
+                    if !issuer.revoke_client(&id)? {
+                        anyhow::bail!("no client {id:?}");
+                    }
+                    eprintln!(
+                        "revoked {id}; tokens already issued expire within {} s",
+                        config.auth.token_ttl.as_secs()
+                    );
+                }
+                ClientAction::Rotate { id } => {
+                    let secret = issuer.rotate_secret(&id)?;
+                    println!("client_id={id}\nclient_secret={secret}");
+                }
+            }
+            Ok(())
+        }
+        Command::Users { common, action } => {
+            let config = load(&common, None)?;
+            let issuer = issuer(&config)?;
+            match action {
+                UserAction::Add { name, roles } => {
+                    let mut password = String::new();
+                    std::io::stdin().read_line(&mut password).context("reading the password from stdin")?;
+                    let password = password.trim_end_matches(['\r', '\n']);
+                    if password.is_empty() {
+                        anyhow::bail!("empty password (give it on stdin)");
+                    }
+                    issuer.add_user(&name, password, &roles)?;
+                    eprintln!("user {name} saved");
+                }
+                UserAction::Remove { name } => {
+                    if !issuer.remove_user(&name)? {
+                        anyhow::bail!("no user {name:?}");
+                    }
+                }
+                UserAction::List => {
+                    for u in issuer.list_users()? {
+                        println!("{}\troles={}", u.name, u.roles.join(","));
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Ingest { common, dataset, file } => {
             let config = load(&common, None)?;
-            let (store, state) = open(&config)?;
+            let (store, state) = rt.block_on(open(&config))?;
             let ds = state
                 .dataset(&dataset)
                 .with_context(|| format!("no dataset {dataset:?} in the configuration"))?;

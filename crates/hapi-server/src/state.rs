@@ -13,6 +13,7 @@ use hapi_core::time::{self, TimeFormat};
 use hapi_store::{Layout, Store, StoreError};
 use serde_json::{Map, Value};
 
+use crate::auth::Auth;
 use crate::config::{Config, DatasetSpec, Limits};
 
 /// Shared state, cloned into every handler as an `Arc`.
@@ -29,6 +30,8 @@ pub struct AppState {
     pub prefix: String,
     /// When metadata was loaded: the `Last-Modified` of server-wide metadata.
     pub loaded: SystemTime,
+    /// Access control.
+    pub auth: Auth,
 }
 
 /// One dataset: its validated metadata and what the store says about it now.
@@ -65,7 +68,7 @@ pub struct Dates {
 
 impl AppState {
     /// Opens every dataset in the store (creating it or checking its layout) and reads extents.
-    pub fn new(config: &Config, store: Arc<dyn Store>) -> Result<AppState, StoreError> {
+    pub fn new(config: &Config, store: Arc<dyn Store>, auth: Auth) -> Result<AppState, StoreError> {
         let loaded = SystemTime::now();
         let mut datasets = Vec::with_capacity(config.datasets.len());
         let mut index = HashMap::new();
@@ -87,6 +90,7 @@ impl AppState {
             store,
             prefix: config.path_prefix.clone(),
             loaded,
+            auth,
         };
         state.add_data_test();
         Ok(state)

@@ -7,7 +7,9 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -21,6 +23,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::auth::Caller;
 use crate::error::{ApiError, reason_phrase};
 use crate::state::{AppState, Dataset, fmt_time, max_records};
 
@@ -37,18 +40,61 @@ enum Start {
     Stream(Vec<u8>),
 }
 
+/// One audit line per `/data` request: who, what, how it ended (never a credential).
+#[derive(Debug)]
+struct Audit {
+    who: String,
+    dataset: String,
+    parameters: String,
+    start: String,
+    stop: String,
+    format: &'static str,
+    t0: Instant,
+}
+
+impl Audit {
+    fn log(&self, status: u16, bytes: u64, complete: bool) {
+        tracing::info!(
+            target: "audit",
+            who = %self.who,
+            endpoint = "data",
+            dataset = %self.dataset,
+            parameters = %self.parameters,
+            start = %self.start,
+            stop = %self.stop,
+            format = self.format,
+            status,
+            bytes,
+            complete,
+            ms = self.t0.elapsed().as_millis() as u64,
+        );
+    }
+}
+
 /// `GET|HEAD /hapi/data`.
 pub(crate) async fn data(
     State(st): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     method: Method,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let pairs = request::parse_query(q.as_deref().unwrap_or(""))?;
-    let query = request::data(&pairs)?;
-    let index = st.dataset_index(&query.dataset).ok_or(HapiStatus::UnknownDataset)?;
-    let ds = &st.datasets[index];
-    let dates = ds.dates();
-    let req = request::check_data(&query, &ds.spec.info, dates.start, dates.stop)?;
+    let mut audit = Audit {
+        who: caller.who().to_owned(),
+        dataset: String::new(),
+        parameters: String::new(),
+        start: String::new(),
+        stop: String::new(),
+        format: "csv",
+        t0: Instant::now(),
+    };
+    let checked = check(&st, &caller, q.as_deref(), &mut audit);
+    let (index, req) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            audit.log(e.0.status.code(), 0, true);
+            return Err(e);
+        }
+    };
     if method == Method::HEAD {
         // Same headers as GET, without opening the store (REQ-009, P-33).
         return Ok(stream_response(req.format, HapiStatus::Ok, Body::empty()));
@@ -58,17 +104,55 @@ pub(crate) async fn data(
     let (tx, rx) = mpsc::channel(QUEUE);
     let format = req.format;
     let state = st.clone();
-    tokio::task::spawn_blocking(move || produce(&state.datasets[index], &state, &req, start_tx, &tx));
+    let audit = Arc::new(audit);
+    let a = audit.clone();
+    tokio::task::spawn_blocking(move || produce(&state.datasets[index], &state, &req, start_tx, &tx, &a));
     match start_rx.await {
-        Ok(Ok(Start::Empty(body))) => Ok(stream_response(format, HapiStatus::NoData, Body::from(body))),
+        Ok(Ok(Start::Empty(body))) => {
+            audit.log(HapiStatus::NoData.code(), body.len() as u64, true);
+            Ok(stream_response(format, HapiStatus::NoData, Body::from(body)))
+        }
         Ok(Ok(Start::Stream(first))) => {
             let rest = ReceiverStream::new(rx);
             let body = futures::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest);
             Ok(stream_response(format, HapiStatus::Ok, Body::from_stream(body)))
         }
-        Ok(Err(e)) => Err(e),
+        Ok(Err(e)) => {
+            audit.log(e.0.status.code(), 0, true);
+            Err(e)
+        }
         Err(_) => Err(ApiError::internal(HapiStatus::Internal, &"data producer ended without a word")),
     }
+}
+
+/// Every check before any work: names, dataset and the caller's right to it, parameters,
+/// times (within the caller's embargo), format, include.
+fn check(
+    st: &AppState,
+    caller: &Caller,
+    q: Option<&str>,
+    audit: &mut Audit,
+) -> Result<(usize, DataRequest), ApiError> {
+    let pairs = request::parse_query(q.unwrap_or(""))?;
+    let query = request::data(&pairs)?;
+    audit.dataset.clone_from(&query.dataset);
+    audit.parameters = query.parameters.clone().unwrap_or_default();
+    audit.start = query.start.clone().unwrap_or_default();
+    audit.stop = query.stop.clone().unwrap_or_default();
+    // A dataset the caller may not read answers exactly like one that does not exist.
+    let index = st
+        .dataset_index(&query.dataset)
+        .filter(|_| st.auth.can_read(caller, &query.dataset))
+        .ok_or(HapiStatus::UnknownDataset)?;
+    let ds = &st.datasets[index];
+    let dates = ds.dates();
+    let stop = match st.auth.embargo_until(caller, &query.dataset) {
+        Some(until) => dates.stop.min(until.max(dates.start)),
+        None => dates.stop,
+    };
+    let req = request::check_data(&query, &ds.spec.info, dates.start, stop)?;
+    audit.format = req.format.as_str();
+    Ok((index, req))
 }
 
 fn stream_response(format: Format, status: HapiStatus, body: Body) -> Response {
@@ -87,6 +171,7 @@ fn produce(
     req: &DataRequest,
     start: oneshot::Sender<Result<Start, ApiError>>,
     tx: &mpsc::Sender<Result<Bytes, io::Error>>,
+    audit: &Audit,
 ) {
     let info = &ds.spec.info;
     let id = info.id.as_str();
@@ -132,11 +217,17 @@ fn produce(
     // `start` is taken when the first chunk goes out: until then a failure can still
     // be a clean 1500; after it only an aborted connection tells the client (REQ-210).
     let mut start = Some(start);
+    let sent = std::cell::Cell::new(0u64);
     let send = |start: &mut Option<oneshot::Sender<_>>, chunk: Vec<u8>| -> bool {
-        match start.take() {
+        sent.set(sent.get() + chunk.len() as u64);
+        let ok = match start.take() {
             Some(s) => s.send(Ok(Start::Stream(chunk))).is_ok(),
             None => tx.blocking_send(Ok(Bytes::from(chunk))).is_ok(),
+        };
+        if !ok {
+            audit.log(HapiStatus::Ok.code(), sent.get(), false);
         }
+        ok
     };
     for b in batches {
         match b {
@@ -157,15 +248,17 @@ fn produce(
                 if !buf.is_empty() && !send(&mut start, std::mem::take(&mut buf)) {
                     return;
                 }
+                audit.log(HapiStatus::Internal.code(), sent.get(), false);
                 let _ = tx.blocking_send(Err(io::Error::other("store failed mid-stream")));
                 return;
             }
         }
     }
     enc.finish(&mut buf);
-    if !buf.is_empty() || start.is_some() {
-        send(&mut start, buf);
+    if (!buf.is_empty() || start.is_some()) && !send(&mut start, buf) {
+        return;
     }
+    audit.log(HapiStatus::Ok.code(), sent.get(), true);
 }
 
 /// The info header of a data response (REQ-200/201): the subset info plus `format` and this request's status.

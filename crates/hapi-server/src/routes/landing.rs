@@ -3,18 +3,21 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use hapi_core::{HAPI_VERSION, request};
 use serde_json::Value;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{AppState, fmt_time};
 
 /// The page: what the server is, its endpoints, and the catalog with working links.
 pub(crate) async fn page(
     State(st): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     request::no_params(&request::parse_query(q.as_deref().unwrap_or(""))?)?;
@@ -42,7 +45,7 @@ Server id <code>{id}</code>; contact: {contact}.</p>\n\
         id = esc(&text("id")),
         contact = esc(&text("contact")),
     );
-    for d in &st.datasets {
+    for d in st.datasets.iter().filter(|d| st.auth.can_read(&caller, &d.spec.info.id)) {
         let info = &d.spec.info;
         let dates = d.dates();
         let (a, b) = d.sample_range(&dates);
@@ -61,7 +64,16 @@ Server id <code>{id}</code>; contact: {contact}.</p>\n\
             e = fmt_time(b, fmt),
         );
     }
-    h.push_str("</table>\n</body></html>\n");
+    h.push_str("</table>\n");
+    if let Some(id) = &caller.0 {
+        let _ = writeln!(
+            h,
+            "<p>Logged in as <code>{}</code>. <a href=\"{}/auth/logout\">Log out</a></p>",
+            esc(&id.subject),
+            st.prefix
+        );
+    }
+    h.push_str("</body></html>\n");
     let mut r = h.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Ok(r)

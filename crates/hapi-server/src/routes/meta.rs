@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -11,8 +12,9 @@ use hapi_core::encode::Format;
 use hapi_core::{HAPI_VERSION, HapiStatus, request};
 use serde_json::{Map, Value, json};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, reason_phrase};
-use crate::state::AppState;
+use crate::state::{AppState, Dataset, fmt_time};
 
 /// The bytes of a 1200 JSON document: `HAPI` and `status` first, then `body`.
 pub(crate) fn ok_json_bytes(body: Map<String, Value>) -> Vec<u8> {
@@ -69,9 +71,11 @@ pub(crate) async fn capabilities(
     Ok(ok_json(m, st.loaded))
 }
 
-/// `/hapi/catalog`, with `depth=all` embedding every info (REQ-062).
+/// `/hapi/catalog`, with `depth=all` embedding every info (REQ-062). Lists only what
+/// the caller may read.
 pub(crate) async fn catalog(
     State(st): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let req = request::catalog(&pairs(q)?)?;
@@ -79,13 +83,16 @@ pub(crate) async fn catalog(
     let items: Vec<Value> = st
         .datasets
         .iter()
+        .filter(|d| st.auth.can_read(&caller, &d.spec.info.id))
         .map(|d| {
             let mut item = Map::new();
             item.insert("id".to_owned(), Value::String(d.spec.info.id.clone()));
             item.insert("title".to_owned(), Value::String(d.spec.title.clone()));
             if req.depth_all {
                 let all: Vec<usize> = (0..d.spec.info.parameters.len()).collect();
-                item.insert("info".to_owned(), Value::Object(d.info_json(&all, req.resolve)));
+                let mut info = d.info_json(&all, req.resolve);
+                embargo_view(&st, &caller, d, &mut info);
+                item.insert("info".to_owned(), Value::Object(info));
                 modified = modified.max(d.modified());
             }
             Value::Object(item)
@@ -100,13 +107,49 @@ pub(crate) async fn catalog(
 /// when the dataset's extent changes: it is by far the most frequent request.
 pub(crate) async fn info(
     State(st): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
+    let t = std::time::Instant::now();
+    let result = info_response(&st, &caller, q);
+    let (status, dataset) = match &result {
+        Ok((_, id)) => (HapiStatus::Ok.code(), id.as_str()),
+        Err(e) => (e.0.status.code(), ""),
+    };
+    tracing::info!(target: "audit", who = caller.who(), endpoint = "info", dataset, status, us = t.elapsed().as_micros() as u64);
+    result.map(|(r, _)| r)
+}
+
+fn info_response(st: &AppState, caller: &Caller, q: Option<String>) -> Result<(Response, String), ApiError> {
     let req = request::info(&pairs(q)?)?;
-    let d = st.dataset(&req.dataset).ok_or(HapiStatus::UnknownDataset)?;
+    let d = st
+        .dataset(&req.dataset)
+        .filter(|d| st.auth.can_read(caller, &d.spec.info.id))
+        .ok_or(HapiStatus::UnknownDataset)?;
     let selection = d.spec.info.select(req.parameters.as_deref())?;
-    if req.resolve && selection.len() == d.spec.info.parameters.len() {
-        return Ok(json_response(d.full_info(), d.modified()));
+    let embargoed = st.auth.embargo_until(caller, &req.dataset).is_some();
+    if req.resolve && !embargoed && selection.len() == d.spec.info.parameters.len() {
+        return Ok((json_response(d.full_info(), d.modified()), req.dataset));
     }
-    Ok(ok_json(d.info_json(&selection, req.resolve), d.modified()))
+    let mut info = d.info_json(&selection, req.resolve);
+    embargo_view(st, caller, d, &mut info);
+    Ok((ok_json(info, d.modified()), req.dataset))
+}
+
+/// Under an embargo the caller's `stopDate` is the embargo line, and the sample range
+/// moves before it.
+fn embargo_view(st: &AppState, caller: &Caller, d: &Dataset, info: &mut Map<String, Value>) {
+    let Some(until) = st.auth.embargo_until(caller, &d.spec.info.id) else { return };
+    let dates = d.dates();
+    if until >= dates.stop {
+        return;
+    }
+    let fmt = d.spec.info.time_format;
+    info.insert("stopDate".to_owned(), Value::String(fmt_time(until.max(dates.start), fmt)));
+    if info.contains_key("sampleStopDate") {
+        let span = d.spec.info.cadence.unwrap_or(60_000_000_000).saturating_mul(100);
+        let start = until.saturating_sub(span).max(dates.start);
+        info.insert("sampleStartDate".to_owned(), Value::String(fmt_time(start, fmt)));
+        info.insert("sampleStopDate".to_owned(), Value::String(fmt_time(until.max(dates.start), fmt)));
+    }
 }

@@ -1,7 +1,7 @@
 //! The router: which path goes to which handler, and the layers every response passes.
 
 mod data;
-mod landing;
+pub(crate) mod landing;
 mod meta;
 
 pub(crate) use meta::ok_json_bytes;
@@ -11,12 +11,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hapi_core::HapiStatus;
 use hapi_core::status::StatusError;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
-use tower_http::cors::{Any, CorsLayer};
+
+use crate::auth::{self, browser, cors, issuer_routes};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -31,22 +33,24 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/hapi/info", get(meta::info))
         .route("/hapi/data", get(data::data))
         .route("/", get(root))
+        .route("/auth/login", get(browser::login_page).post(browser::login_submit))
+        .route("/auth/callback", get(browser::callback))
+        .route("/auth/logout", get(browser::logout))
+        .route("/oauth/token", post(issuer_routes::token))
+        .route("/oauth/jwks", get(issuer_routes::jwks))
+        .route("/.well-known/openid-configuration", get(issuer_routes::discovery))
         .fallback(fallback)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state.clone());
     let router = if state.prefix.is_empty() {
         hapi
     } else {
-        Router::new().nest(&state.prefix, hapi).fallback(fallback)
+        Router::new().nest(&state.prefix.clone(), hapi).fallback(fallback)
     };
     router
         // The default gzip level is ~22x slower than the stream (notes/stack.md): use the fastest.
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest).no_br().no_deflate())
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET, Method::HEAD])
-                .allow_headers([header::CONTENT_TYPE]),
-        )
+        .layer(middleware::from_fn_with_state(state, cors::cors))
 }
 
 /// `/` sends people to the landing page.

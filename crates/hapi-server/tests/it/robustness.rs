@@ -19,16 +19,57 @@ impl Rng {
 }
 
 const NAMES: &[&str] = &[
-    "dataset", "id", "start", "stop", "time.min", "time.max", "parameters", "format", "include", "depth",
-    "resolve_references", "x", "", "%00", "dataset%20", "DATASET",
+    "dataset",
+    "id",
+    "start",
+    "stop",
+    "time.min",
+    "time.max",
+    "parameters",
+    "format",
+    "include",
+    "depth",
+    "resolve_references",
+    "x",
+    "",
+    "%00",
+    "dataset%20",
+    "DATASET",
 ];
 const VALUES: &[&str] = &[
-    "ds1", "2016-01-01", "2016-001T00:00Z", "2016-01-01T24:00Z", "2016-01-01T23:59:60Z", "9999-12-31",
-    "0000-01-01", "-2016", "2016-02-30", "Bx,By", "Bz,Bx", ",", "Time", "csv", "binary", "json", "header",
-    "all", "true", "maybe", "%FF%FE", "%", "%G1", "a+b", "\u{2603}", "2016-01-01T00:00:00.0000000001Z", "",
-    "1e308", "%2C%2C", "&&&",
+    "ds1",
+    "2016-01-01",
+    "2016-001T00:00Z",
+    "2016-01-01T24:00Z",
+    "2016-01-01T23:59:60Z",
+    "9999-12-31",
+    "0000-01-01",
+    "-2016",
+    "2016-02-30",
+    "Bx,By",
+    "Bz,Bx",
+    ",",
+    "Time",
+    "csv",
+    "binary",
+    "json",
+    "header",
+    "all",
+    "true",
+    "maybe",
+    "%FF%FE",
+    "%",
+    "%G1",
+    "a+b",
+    "\u{2603}",
+    "2016-01-01T00:00:00.0000000001Z",
+    "",
+    "1e308",
+    "%2C%2C",
+    "&&&",
 ];
-const PATHS: &[&str] = &["/hapi/data", "/hapi/info", "/hapi/catalog", "/hapi/about", "/hapi/capabilities", "/hapi"];
+const PATHS: &[&str] =
+    &["/hapi/data", "/hapi/info", "/hapi/catalog", "/hapi/about", "/hapi/capabilities", "/hapi"];
 
 #[tokio::test]
 async fn random_queries_never_crash_the_server() {
@@ -43,7 +84,7 @@ async fn random_queries_never_crash_the_server() {
                 q.push('&');
             }
             q.push_str(rng.pick(NAMES));
-            if rng.next() % 5 != 0 {
+            if !rng.next().is_multiple_of(5) {
                 q.push('=');
                 q.push_str(&rng.pick(VALUES).replace(' ', "%20"));
             }

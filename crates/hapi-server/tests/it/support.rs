@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hapi_server::AppState;
+use hapi_server::auth::Auth;
 use hapi_server::config::{self, Overrides};
 use hapi_store::{SqliteStore, Store};
 use serde_json::Value;
@@ -14,6 +15,9 @@ use tokio::sync::oneshot;
 
 /// The digest's fixture `ds1` (section 4.4) plus a dataset with every parameter kind.
 pub const CONFIG: &str = r#"
+[auth]
+mode = "open"
+
 [about]
 id = "test"
 title = "Test server"
@@ -106,7 +110,7 @@ impl TestServer {
         dir: tempfile::TempDir,
     ) -> TestServer {
         let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
-        let state = AppState::new(&config, sqlite.clone()).unwrap();
+        let state = AppState::new(&config, sqlite.clone(), Auth::open()).unwrap();
         for (id, csv) in data {
             let info = &state.dataset(id).unwrap().spec.info;
             hapi_server::ingest::ingest(sqlite.as_ref(), info, &mut Cursor::new(csv.as_bytes())).unwrap();
@@ -115,7 +119,8 @@ impl TestServer {
             Some(w) => w(sqlite),
             None => sqlite,
         };
-        let state = Arc::new(AppState::new(&config, store.clone()).unwrap());
+        let auth = Auth::from_settings(&config.auth, &config.path_prefix, &config.data_dir).await.unwrap();
+        let state = Arc::new(AppState::new(&config, store.clone(), auth).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();

@@ -1,0 +1,144 @@
+//! The few HTTP calls a resource server makes to its provider: discovery, JWKS,
+//! introspection. Each is bounded in time and in size, because a hanging or babbling
+//! provider must not hang or bloat the server.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Provider documents are a few KiB; anything past this is not a JWKS we want.
+const MAX_BODY: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Http {
+    pub(crate) fn new(timeout: Duration) -> Result<Http, String> {
+        let client = reqwest::Client::builder()
+            // A redirect from the provider could point us anywhere (SSRF); providers don't need it.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("hapi-auth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Http { client, timeout })
+    }
+
+    /// GET a JSON document.
+    pub(crate) async fn get_json(&self, url: &str) -> Result<Value, String> {
+        self.send(self.client.get(url).header("accept", "application/json")).await
+    }
+
+    /// POST a form with HTTP Basic client authentication (RFC 6749 §2.3.1: both parts
+    /// form-urlencoded first) and read a JSON answer.
+    pub(crate) async fn post_form_json(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<Value, String> {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_urlencode(k), form_urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let req = self
+            .client
+            .post(url)
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .basic_auth(form_urlencode(client_id), Some(form_urlencode(client_secret)))
+            .body(body);
+        self.send(req).await
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, String> {
+        // The client timeout covers the body too; the outer one is a belt for the braces.
+        let work = async {
+            let mut resp = req.send().await.map_err(|e| e.without_url().to_string())?;
+            let status = resp.status();
+            if !status.is_success() {
+                return Err(format!("HTTP {}", status.as_u16()));
+            }
+            if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+                return Err("response too large".to_owned());
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| e.without_url().to_string())? {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err("response too large".to_owned());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            serde_json::from_slice::<Value>(&body).map_err(|e| format!("not JSON: {e}"))
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one name or value.
+pub(crate) fn form_urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(char::from(b)),
+            b' ' => out.push('+'),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 15)]));
+            }
+        }
+    }
+    out
+}
+
+/// Decodes one `application/x-www-form-urlencoded` name or value; `None` for a bad
+/// escape or invalid UTF-8.
+pub(crate) fn form_urldecode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                // Checked digit by digit: from_str_radix would also take a sign ("%+1").
+                let hex = b.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn form_urldecoding() {
+        assert_eq!(super::form_urldecode("a+b%2Bc%2fd%3D%C3%A9").as_deref(), Some("a b+c/d=é"));
+        assert_eq!(super::form_urldecode("plain").as_deref(), Some("plain"));
+        for bad in ["%", "%4", "%zz", "%+1", "%FF"] {
+            assert_eq!(super::form_urldecode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn form_urlencoding() {
+        assert_eq!(super::form_urlencode("a b+c/d=é"), "a+b%2Bc%2Fd%3D%C3%A9");
+        assert_eq!(super::form_urlencode("AZaz09-._*"), "AZaz09-._*");
+    }
+}

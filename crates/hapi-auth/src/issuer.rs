@@ -1,0 +1,576 @@
+//! The built-in token issuer: the SWE SSO's client-credentials token endpoint, so a
+//! standalone install needs no external provider.
+//!
+//! - Signing key: Ed25519 in `data_dir/issuer-key` (PKCS#8 PEM, mode 0600), created on
+//!   first use. Its `kid` is the RFC 7638 thumbprint, so it is stable across restarts.
+//! - Clients and local users: `data_dir/auth.sqlite3`, secrets only as argon2id hashes.
+//! - Tokens: RFC 9068 JWT access tokens (`typ: at+jwt`), validated by the same
+//!   [`TokenValidator`](crate::TokenValidator) as an external provider's.
+//!
+//! [`Issuer::token`], [`Issuer::verify_user`] and the client commands hash with argon2
+//! (tens of milliseconds of CPU and ~19 MiB each): call them from `spawn_blocking`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, OctetKeyPairParameters,
+    OctetKeyPairType, PublicKeyUse, ThumbprintHash,
+};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::http::form_urldecode;
+use crate::keyfile;
+use crate::store::Store;
+use crate::validate::ValidatorConfig;
+use crate::{Identity, secret, unix_now};
+
+/// Settings of the built-in issuer.
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    /// The `iss` of our tokens, e.g. `http://127.0.0.1:8080`.
+    pub issuer_url: String,
+    /// The `aud` of our tokens: this HAPI server.
+    pub audience: String,
+    /// Scopes a client may ask for, e.g. `["swe_hapiserver"]`; the first is the one the
+    /// validator requires.
+    pub scopes: Vec<String>,
+    /// Token lifetime (300 s at SWE).
+    pub token_ttl: Duration,
+}
+
+/// A registered client, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientInfo {
+    /// The client id.
+    pub id: String,
+    /// Roles carried in its tokens.
+    pub roles: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When the current secret was set (unix seconds).
+    pub secret_rotated_at: i64,
+    /// When it was revoked; revoked clients get `invalid_client`.
+    pub revoked_at: Option<i64>,
+}
+
+/// A local browser-login account, without its password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserInfo {
+    /// The login name.
+    pub name: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// What went wrong opening or managing the issuer (not a token-endpoint error).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssuerError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The signing key file exists but holds no usable key.
+    #[error("{}: not an Ed25519 PKCS#8 key ({reason}); move it away to create a new key", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The client/user database.
+    #[error("auth database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A bad argument or setting.
+    #[error("{0}")]
+    Invalid(String),
+    /// The client id or user name is taken.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// No such (active) client or user.
+    #[error("no such active client or user: {0}")]
+    NotFound(String),
+    /// Randomness or hashing failed.
+    #[error("{0}")]
+    Crypto(String),
+}
+
+/// An RFC 6749 §5.2 error answer of the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// HTTP status: 400, or 401 for `invalid_client`, 500 for `server_error`.
+    pub status: u16,
+    /// The `error` code.
+    pub error: &'static str,
+    /// The `error_description`; never contains a secret.
+    pub description: String,
+    /// Answer with `WWW-Authenticate: Basic` (the client used HTTP Basic, §5.2).
+    pub www_authenticate_basic: bool,
+}
+
+impl OAuthError {
+    fn new(status: u16, error: &'static str, description: impl Into<String>) -> OAuthError {
+        OAuthError { status, error, description: description.into(), www_authenticate_basic: false }
+    }
+
+    fn invalid_request(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(400, "invalid_request", description)
+    }
+
+    fn invalid_client(basic: bool) -> OAuthError {
+        OAuthError {
+            www_authenticate_basic: basic,
+            ..OAuthError::new(401, "invalid_client", "client authentication failed")
+        }
+    }
+
+    fn server_error() -> OAuthError {
+        OAuthError::new(500, "server_error", "the token could not be issued")
+    }
+
+    /// The JSON body: `{"error": ..., "error_description": ...}`.
+    pub fn body(&self) -> Value {
+        json!({"error": self.error, "error_description": self.description})
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error, self.description)
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+/// The built-in token issuer. `Send + Sync`.
+pub struct Issuer {
+    cfg: IssuerConfig,
+    kid: String,
+    signing_key: EncodingKey,
+    jwk: Jwk,
+    store: Store,
+    /// Hash checked when the client or user is unknown, so a miss costs as much as a hit.
+    dummy_hash: OnceLock<String>,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer").field("cfg", &self.cfg).field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+/// Longest secret or password we hash: argon2 takes any length, but nobody needs more.
+const MAX_SECRET: usize = 1024;
+
+impl Issuer {
+    /// Opens (creating on first use) the signing key and the client database in `data_dir`.
+    pub fn open(data_dir: &Path, cfg: IssuerConfig) -> Result<Issuer, IssuerError> {
+        check_config(&cfg)?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| IssuerError::Io { path: data_dir.to_owned(), source })?;
+        let key_path = data_dir.join("issuer-key");
+        let der = keyfile::load_or_create(&key_path)?;
+        let pair = Ed25519KeyPair::from_pkcs8(&der)
+            .map_err(|e| IssuerError::Key { path: key_path.clone(), reason: e.to_string() })?;
+        let mut jwk = Jwk {
+            common: CommonParameters {
+                public_key_use: Some(PublicKeyUse::Signature),
+                key_algorithm: Some(KeyAlgorithm::EdDSA),
+                ..CommonParameters::default()
+            },
+            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+            }),
+        };
+        let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| IssuerError::Crypto(e.to_string()))?;
+        jwk.common.key_id = Some(kid.clone());
+        let store = Store::open(&data_dir.join("auth.sqlite3"))?;
+        Ok(Issuer {
+            cfg,
+            kid,
+            signing_key: EncodingKey::from_ed_der(&der),
+            jwk,
+            store,
+            dummy_hash: OnceLock::new(),
+        })
+    }
+
+    /// The public key set to publish at the `jwks_uri`.
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet { keys: vec![self.jwk.clone()] }
+    }
+
+    /// An OpenID Provider / RFC 8414 metadata document for `/.well-known/openid-configuration`.
+    pub fn discovery_document(
+        &self,
+        token_endpoint: &str,
+        jwks_uri: &str,
+        authorization_endpoint: Option<&str>,
+    ) -> Value {
+        let mut doc = json!({
+            "issuer": self.cfg.issuer_url,
+            "token_endpoint": token_endpoint,
+            "jwks_uri": jwks_uri,
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": self.cfg.scopes,
+            "response_types_supported": [],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["EdDSA"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "client_id", "roles"],
+        });
+        if let Some(a) = authorization_endpoint {
+            doc["authorization_endpoint"] = json!(a);
+            doc["response_types_supported"] = json!(["code"]);
+        }
+        doc
+    }
+
+    /// The validator settings that accept exactly our tokens.
+    pub fn validator_config(&self) -> ValidatorConfig {
+        let mut c = ValidatorConfig::new(self.cfg.issuer_url.clone(), vec![self.cfg.audience.clone()]);
+        c.required_scope = self.cfg.scopes.first().cloned();
+        c.roles_claim = Some("roles".to_owned());
+        c
+    }
+
+    /// The token endpoint. `form` is the decoded `application/x-www-form-urlencoded`
+    /// body, `basic` the decoded HTTP Basic credentials if the request had them. The
+    /// answer is the SWE SSO's JSON; send it with `Cache-Control: no-store` (RFC 6749 §5.1).
+    pub fn token(
+        &self,
+        form: &[(String, String)],
+        basic: Option<(String, String)>,
+    ) -> Result<Value, OAuthError> {
+        let mut params: HashMap<&str, &str> = HashMap::with_capacity(form.len());
+        for (k, v) in form {
+            if params.insert(k.as_str(), v.as_str()).is_some() {
+                return Err(OAuthError::invalid_request("a request parameter is repeated"));
+            }
+        }
+        match params.get("grant_type") {
+            None => return Err(OAuthError::invalid_request("grant_type is missing")),
+            Some(&"client_credentials") => {}
+            Some(_) => {
+                return Err(OAuthError::new(
+                    400,
+                    "unsupported_grant_type",
+                    "only the client_credentials grant is supported",
+                ));
+            }
+        }
+        let used_basic = basic.is_some();
+        let (id, secret) = match (basic, params.get("client_secret")) {
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+            }
+            (Some((id, secret)), None) => {
+                // RFC 6749 §2.3.1: both parts are form-urlencoded inside the Basic header.
+                let (Some(id), Some(secret)) = (form_urldecode(&id), form_urldecode(&secret)) else {
+                    return Err(OAuthError::invalid_client(true));
+                };
+                if params.get("client_id").is_some_and(|f| *f != id) {
+                    return Err(OAuthError::invalid_request("client_id differs from the Basic credentials"));
+                }
+                (id, secret)
+            }
+            (None, Some(secret)) => match params.get("client_id") {
+                Some(id) => ((*id).to_owned(), (*secret).to_owned()),
+                None => return Err(OAuthError::invalid_request("client_id is missing")),
+            },
+            (None, None) => {
+                let mut e = OAuthError::invalid_client(false);
+                e.description = "client authentication is required".to_owned();
+                return Err(e);
+            }
+        };
+        let Some(roles) = self.authenticate_client(&id, &secret)? else {
+            tracing::info!(client_id = ?truncate(&id), "client authentication failed");
+            return Err(OAuthError::invalid_client(used_basic));
+        };
+        let scopes = self.granted_scopes(params.get("scope").copied())?;
+        let scope = scopes.join(" ");
+        let now = unix_now();
+        let ttl = i64::try_from(self.cfg.token_ttl.as_secs()).unwrap_or(i64::MAX / 4);
+        let jti = secret::random_bytes::<16>().map_err(|_| OAuthError::server_error())?;
+        let claims = json!({
+            "iss": self.cfg.issuer_url,
+            "sub": id,
+            "aud": self.cfg.audience,
+            "exp": now.saturating_add(ttl),
+            "iat": now,
+            "nbf": now,
+            "jti": secret::hex(&jti),
+            "scope": scope,
+            "client_id": id,
+            "roles": roles,
+        });
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some("at+jwt".to_owned());
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.signing_key).map_err(|e| {
+            tracing::error!(error = %e, "signing an access token failed");
+            OAuthError::server_error()
+        })?;
+        tracing::info!(client_id = %id, %scope, "issued an access token");
+        Ok(json!({
+            "access_token": token,
+            "expires_in": ttl,
+            "token_type": "Bearer",
+            "not-before-policy": 0,
+            "scope": scope,
+        }))
+    }
+
+    /// The client's roles if `secret` is its current secret and it is not revoked.
+    fn authenticate_client(&self, id: &str, secret: &str) -> Result<Option<Vec<String>>, OAuthError> {
+        let row = self.store.client(id).map_err(|e| {
+            tracing::error!(error = %e, "reading the client database failed");
+            OAuthError::server_error()
+        })?;
+        let secret = if secret.len() > MAX_SECRET { "" } else { secret };
+        Ok(match row {
+            Some(r) if !r.revoked => secret::verify(secret, &r.secret_hash).then_some(r.roles),
+            _ => {
+                let _ = secret::verify(secret, self.dummy_hash());
+                None
+            }
+        })
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.dummy_hash.get_or_init(|| {
+            let throwaway =
+                secret::new_secret().unwrap_or_else(|_| "no randomness, still a hash to compute".to_owned());
+            secret::hash(&throwaway).unwrap_or_default()
+        })
+    }
+
+    /// RFC 6749 §3.3: a space-separated subset of the grantable scopes; none asked, all given.
+    fn granted_scopes(&self, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
+        let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
+            return Ok(self.cfg.scopes.clone());
+        };
+        let mut out: Vec<String> = Vec::new();
+        for s in requested.split(' ').filter(|s| !s.is_empty()) {
+            if !self.cfg.scopes.iter().any(|g| g == s) {
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_scope",
+                    format!("unknown scope; this server grants: {}", self.cfg.scopes.join(" ")),
+                ));
+            }
+            if !out.iter().any(|o| o == s) {
+                out.push(s.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Registers a client (`id` defaults to 32 random hex digits). Returns the secret,
+    /// which is stored only as a hash: show it once.
+    pub fn create_client(
+        &self,
+        id: Option<&str>,
+        roles: &[String],
+    ) -> Result<(ClientInfo, String), IssuerError> {
+        let id = match id {
+            Some(id) => {
+                check_client_id(id)?;
+                id.to_owned()
+            }
+            None => secret::new_client_id().map_err(IssuerError::Crypto)?,
+        };
+        check_roles(roles)?;
+        let secret = secret::new_secret().map_err(IssuerError::Crypto)?;
+        let hash = secret::hash(&secret).map_err(IssuerError::Crypto)?;
+        let now = unix_now();
+        if !self.store.insert_client(&id, &hash, roles, now)? {
+            return Err(IssuerError::Exists(format!("client {id}")));
+        }
+        tracing::info!(client_id = %id, "created a client");
+        let info = ClientInfo {
+            id,
+            roles: roles.to_vec(),
+            created_at: now,
+            secret_rotated_at: now,
+            revoked_at: None,
+        };
+        Ok((info, secret))
+    }
+
+    /// All clients, revoked ones included.
+    pub fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
+        self.store.list_clients()
+    }
+
+    /// Revokes a client: no new tokens. Tokens already issued stay valid until they
+    /// expire (`token_ttl`). `false` if there was no active client `id`.
+    pub fn revoke_client(&self, id: &str) -> Result<bool, IssuerError> {
+        let done = self.store.revoke(id, unix_now())?;
+        if done {
+            tracing::info!(client_id = %id, "revoked a client");
+        }
+        Ok(done)
+    }
+
+    /// Gives an active client a new secret (the old one stops working) and returns it.
+    pub fn rotate_secret(&self, id: &str) -> Result<String, IssuerError> {
+        let secret = secret::new_secret().map_err(IssuerError::Crypto)?;
+        let hash = secret::hash(&secret).map_err(IssuerError::Crypto)?;
+        if !self.store.set_secret(id, &hash, unix_now())? {
+            return Err(IssuerError::NotFound(format!("client {id}")));
+        }
+        tracing::info!(client_id = %id, "rotated a client secret");
+        Ok(secret)
+    }
+
+    /// Adds a local browser-login account (password at least 8 characters).
+    pub fn add_user(&self, name: &str, password: &str, roles: &[String]) -> Result<(), IssuerError> {
+        if name.is_empty() || name.len() > 128 || name.trim() != name || name.chars().any(char::is_control) {
+            return Err(IssuerError::Invalid(
+                "a user name is 1 to 128 characters, without control characters or surrounding spaces"
+                    .to_owned(),
+            ));
+        }
+        if password.chars().count() < 8 || password.len() > MAX_SECRET {
+            return Err(IssuerError::Invalid("a password is 8 to 1024 characters".to_owned()));
+        }
+        check_roles(roles)?;
+        let hash = secret::hash(password).map_err(IssuerError::Crypto)?;
+        if !self.store.insert_user(name, &hash, roles, unix_now())? {
+            return Err(IssuerError::Exists(format!("user {name}")));
+        }
+        Ok(())
+    }
+
+    /// Removes a local account; `false` if there was none.
+    pub fn remove_user(&self, name: &str) -> Result<bool, IssuerError> {
+        self.store.remove_user(name)
+    }
+
+    /// All local accounts.
+    pub fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError> {
+        self.store.list_users()
+    }
+
+    /// Checks a local login. An unknown name costs the same hash as a known one, so the
+    /// timing does not tell which names exist. The identity has the grantable scopes and
+    /// expires after `token_ttl`; a session layer may shorten or extend that.
+    pub fn verify_user(&self, name: &str, password: &str) -> Option<Identity> {
+        let password = if password.len() > MAX_SECRET { "" } else { password };
+        let row = match self.store.user(name) {
+            Ok(row) => row,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the user database failed");
+                None
+            }
+        };
+        let Some(row) = row else {
+            let _ = secret::verify(password, self.dummy_hash());
+            return None;
+        };
+        if !secret::verify(password, &row.password_hash) {
+            return None;
+        }
+        let ttl = i64::try_from(self.cfg.token_ttl.as_secs()).unwrap_or(i64::MAX / 4);
+        Some(Identity {
+            subject: name.to_owned(),
+            client_id: None,
+            scopes: self.cfg.scopes.clone(),
+            roles: row.roles,
+            expires_at: unix_now().saturating_add(ttl),
+        })
+    }
+}
+
+fn check_config(cfg: &IssuerConfig) -> Result<(), IssuerError> {
+    let bad = |m: &str| Err(IssuerError::Invalid(format!("issuer settings: {m}")));
+    if !(cfg.issuer_url.starts_with("http://") || cfg.issuer_url.starts_with("https://")) {
+        return bad("issuer_url must be an http(s) URL");
+    }
+    if cfg.audience.is_empty() {
+        return bad("audience is empty");
+    }
+    // RFC 6749 §3.3 scope-token: printable ASCII without space, `"` and `\`.
+    if cfg.scopes.is_empty()
+        || cfg.scopes.iter().any(|s| {
+            s.is_empty() || !s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+        })
+    {
+        return bad("scopes must be one or more scope tokens (printable ASCII, no spaces or quotes)");
+    }
+    if cfg.token_ttl < Duration::from_secs(1) {
+        return bad("token_ttl must be at least 1 s");
+    }
+    Ok(())
+}
+
+/// Custom client ids: URL- and Basic-safe characters only, so they never need escaping.
+fn check_client_id(id: &str) -> Result<(), IssuerError> {
+    if id.is_empty()
+        || id.len() > 128
+        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    {
+        return Err(IssuerError::Invalid("a client id is 1 to 128 of A-Z a-z 0-9 - . _ ~".to_owned()));
+    }
+    Ok(())
+}
+
+fn check_roles(roles: &[String]) -> Result<(), IssuerError> {
+    if roles
+        .iter()
+        .any(|r| r.is_empty() || r.len() > 128 || r.chars().any(|c| c.is_control() || c.is_whitespace()))
+    {
+        return Err(IssuerError::Invalid("a role is 1 to 128 characters without spaces".to_owned()));
+    }
+    Ok(())
+}
+
+/// Client ids in logs come from the request: keep them short.
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_and_roles() {
+        assert!(check_client_id("fdcad2908e964bbc8ca4ed25bdf25e1b").is_ok());
+        assert!(check_client_id("my-app_1.x~").is_ok());
+        for bad in ["", "a:b", "a b", "é", &"x".repeat(129)] {
+            assert!(check_client_id(bad).is_err(), "{bad}");
+        }
+        assert!(check_roles(&["embargo".to_owned()]).is_ok());
+        assert!(check_roles(&["a b".to_owned()]).is_err());
+        assert!(check_roles(&[String::new()]).is_err());
+    }
+
+    #[test]
+    fn truncates_on_char_boundaries() {
+        let s = "é".repeat(100);
+        assert_eq!(truncate(&s).chars().count(), 64);
+        assert_eq!(truncate("short"), "short");
+    }
+}

@@ -1,0 +1,196 @@
+//! The issuer's clients and local users in SQLite (`auth.sqlite3`, WAL). The server and
+//! the command line open the same file, so writes are single statements and readers
+//! wait (busy timeout) rather than fail while the other process writes.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::issuer::{ClientInfo, IssuerError, UserInfo};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS clients (
+    id                TEXT PRIMARY KEY,
+    secret_hash       TEXT NOT NULL,     -- argon2id PHC string, never the secret
+    roles             TEXT NOT NULL,     -- JSON array of strings
+    created_at        INTEGER NOT NULL,  -- unix seconds
+    secret_rotated_at INTEGER NOT NULL,
+    revoked_at        INTEGER
+) STRICT;
+CREATE TABLE IF NOT EXISTS users (
+    name          TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    roles         TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+) STRICT;
+PRAGMA user_version = 1;
+";
+
+/// A client as the token endpoint needs it.
+pub(crate) struct ClientRow {
+    pub(crate) secret_hash: String,
+    pub(crate) roles: Vec<String>,
+    pub(crate) revoked: bool,
+}
+
+pub(crate) struct UserRow {
+    pub(crate) password_hash: String,
+    pub(crate) roles: Vec<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    conn: Mutex<Connection>,
+}
+
+fn roles_json(roles: &[String]) -> String {
+    serde_json::to_string(roles).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn roles_from(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+impl Store {
+    pub(crate) fn open(path: &Path) -> Result<Store, IssuerError> {
+        restrict_new_file(path)?;
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, "the auth database is not in WAL mode");
+        }
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // Poisoning means a panic elsewhere mid-call; SQLite itself stays consistent.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `false` when the id is taken.
+    pub(crate) fn insert_client(
+        &self,
+        id: &str,
+        hash: &str,
+        roles: &[String],
+        now: i64,
+    ) -> Result<bool, IssuerError> {
+        let n = self.conn().execute(
+            "INSERT INTO clients (id, secret_hash, roles, created_at, secret_rotated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (id) DO NOTHING",
+            params![id, hash, roles_json(roles), now],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub(crate) fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError> {
+        let row = self
+            .conn()
+            .prepare_cached("SELECT secret_hash, roles, revoked_at IS NOT NULL FROM clients WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok(ClientRow {
+                    secret_hash: r.get(0)?,
+                    roles: roles_from(&r.get::<_, String>(1)?),
+                    revoked: r.get(2)?,
+                })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    pub(crate) fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT id, roles, created_at, secret_rotated_at, revoked_at FROM clients ORDER BY created_at, id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(ClientInfo {
+                id: r.get(0)?,
+                roles: roles_from(&r.get::<_, String>(1)?),
+                created_at: r.get(2)?,
+                secret_rotated_at: r.get(3)?,
+                revoked_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// `false` when there is no active client `id`.
+    pub(crate) fn revoke(&self, id: &str, now: i64) -> Result<bool, IssuerError> {
+        let n = self.conn().execute(
+            "UPDATE clients SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// `false` when there is no active client `id`.
+    pub(crate) fn set_secret(&self, id: &str, hash: &str, now: i64) -> Result<bool, IssuerError> {
+        let n = self.conn().execute(
+            "UPDATE clients SET secret_hash = ?2, secret_rotated_at = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, hash, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// `false` when the name is taken.
+    pub(crate) fn insert_user(
+        &self,
+        name: &str,
+        hash: &str,
+        roles: &[String],
+        now: i64,
+    ) -> Result<bool, IssuerError> {
+        let n = self.conn().execute(
+            "INSERT INTO users (name, password_hash, roles, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO NOTHING",
+            params![name, hash, roles_json(roles), now],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub(crate) fn user(&self, name: &str) -> Result<Option<UserRow>, IssuerError> {
+        let row = self
+            .conn()
+            .prepare_cached("SELECT password_hash, roles FROM users WHERE name = ?1")?
+            .query_row([name], |r| {
+                Ok(UserRow { password_hash: r.get(0)?, roles: roles_from(&r.get::<_, String>(1)?) })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    pub(crate) fn remove_user(&self, name: &str) -> Result<bool, IssuerError> {
+        Ok(self.conn().execute("DELETE FROM users WHERE name = ?1", [name])? == 1)
+    }
+
+    pub(crate) fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT name, roles, created_at FROM users ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok(UserInfo {
+                name: r.get(0)?,
+                roles: roles_from(&r.get::<_, String>(1)?),
+                created_at: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Creates the database file readable by its owner only; SQLite gives the `-wal` and
+/// `-shm` files the same permissions.
+fn restrict_new_file(path: &Path) -> Result<(), IssuerError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(IssuerError::Io { path: path.to_owned(), source }),
+    }
+}

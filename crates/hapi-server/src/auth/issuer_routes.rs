@@ -1,0 +1,108 @@
+//! The built-in issuer's HTTP face: discovery, JWKS and the token endpoint, so that
+//! clients use it exactly as they would use Keycloak (the seed page's curl request).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::state::AppState;
+
+fn json(status: StatusCode, v: &serde_json::Value) -> Response {
+    let mut r = (status, v.to_string()).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // RFC 6749 §5.1: token responses must not be cached.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// `GET /.well-known/openid-configuration`.
+pub async fn discovery(State(st): State<Arc<AppState>>) -> Response {
+    let Some(issuer) = &st.auth.issuer else { return StatusCode::NOT_FOUND.into_response() };
+    let base = format!("{}{}", st.auth.public_url, st.prefix);
+    let doc = issuer.discovery_document(&format!("{base}/oauth/token"), &format!("{base}/oauth/jwks"), None);
+    json(StatusCode::OK, &doc)
+}
+
+/// `GET /oauth/jwks`.
+pub async fn jwks(State(st): State<Arc<AppState>>) -> Response {
+    let Some(issuer) = &st.auth.issuer else { return StatusCode::NOT_FOUND.into_response() };
+    match serde_json::to_value(issuer.jwks()) {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// HTTP Basic client credentials (RFC 6749 §2.3.1: both parts form-urlencoded).
+fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = STANDARD.decode(rest.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((form_decode(id)?, form_decode(secret)?))
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space here).
+fn form_decode(s: &str) -> Option<String> {
+    let s = s.replace('+', " ");
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `POST /oauth/token`: client_credentials only.
+pub async fn token(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(issuer) = st.auth.issuer.clone() else { return StatusCode::NOT_FOUND.into_response() };
+    let form: Option<Vec<(String, String)>> = std::str::from_utf8(&body).ok().and_then(|text| {
+        text.split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                Some((form_decode(k)?, form_decode(v)?))
+            })
+            .collect()
+    });
+    let Some(form) = form else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": "invalid_request", "error_description": "the body is not form-urlencoded UTF-8"}),
+        );
+    };
+    let basic = basic(&headers);
+    let used_basic = basic.is_some();
+    // Secret hashes are deliberately slow: off the async workers.
+    let result = tokio::task::spawn_blocking(move || issuer.token(&form, basic)).await;
+    match result {
+        Ok(Ok(v)) => json(StatusCode::OK, &v),
+        Ok(Err(e)) => {
+            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut r = json(status, &e.body());
+            if status == StatusCode::UNAUTHORIZED && used_basic {
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"hapi\""));
+            }
+            r
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

@@ -1,0 +1,130 @@
+//! Browser sessions: the caller's identity in an encrypted, authenticated cookie.
+//!
+//! The cookie is sealed with AES-256-GCM by the `cookie` crate's private jar, so it can
+//! be neither read nor forged without the key. The key is a file that replicas share,
+//! which keeps the servers stateless.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::http::{HeaderMap, HeaderValue, header};
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use hapi_auth::Identity;
+use serde::{Serialize, de::DeserializeOwned};
+
+/// The session cookie.
+pub const SESSION: &str = "hapi_session";
+/// The short-lived cookie that carries `state`, `nonce` and the PKCE verifier through a login.
+pub const LOGIN: &str = "hapi_login";
+
+/// Seals and opens cookies.
+pub struct Sessions {
+    key: Key,
+    secure: bool,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("secure", &self.secure)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    /// Loads the key from `path`, creating it (mode 0600) on first use.
+    pub fn open(path: &Path, secure: bool, ttl: Duration) -> Result<Sessions> {
+        let key = match std::fs::read(path) {
+            Ok(bytes) if bytes.len() >= 64 => Key::from(&bytes[..64]),
+            Ok(_) => anyhow::bail!("session key {} is shorter than 64 bytes", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Key::try_generate().context("no randomness for the session key")?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let mut f = std::fs::OpenOptions::new();
+                f.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
+                f.open(path)
+                    .and_then(|mut file| file.write_all(key.master()))
+                    .with_context(|| format!("writing the session key {}", path.display()))?;
+                key
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading the session key {}", path.display())),
+        };
+        Ok(Sessions { key, secure, ttl })
+    }
+
+    /// The session lifetime.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The identity of a valid, unexpired session cookie.
+    pub fn identity(&self, headers: &HeaderMap) -> Option<Identity> {
+        let id: Identity = self.open_cookie(headers, SESSION)?;
+        (id.expires_at > now_secs()).then_some(id)
+    }
+
+    /// A `Set-Cookie` that starts a session for `id`, ending at the earlier of its expiry and the ttl.
+    pub fn start(&self, mut id: Identity) -> Option<HeaderValue> {
+        let end = now_secs() + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        id.expires_at = if id.expires_at > 0 { id.expires_at.min(end) } else { end };
+        let max_age = (id.expires_at - now_secs()).max(0);
+        self.seal(SESSION, &id, max_age)
+    }
+
+    /// Seals any value into a cookie that lives `max_age` seconds.
+    pub fn seal<T: Serialize>(&self, name: &'static str, value: &T, max_age: i64) -> Option<HeaderValue> {
+        let json = serde_json::to_string(value).ok()?;
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key).add(self.attributes(Cookie::new(name, json), max_age));
+        let sealed = jar.delta().next()?.encoded().to_string();
+        HeaderValue::from_str(&sealed).ok()
+    }
+
+    /// Opens a sealed cookie of the request.
+    pub fn open_cookie<T: DeserializeOwned>(&self, headers: &HeaderMap, name: &str) -> Option<T> {
+        let mut jar = CookieJar::new();
+        for v in headers.get_all(header::COOKIE) {
+            for part in v.to_str().ok()?.split(';') {
+                if let Ok(c) = Cookie::parse_encoded(part.trim().to_owned())
+                    && c.name() == name
+                {
+                    jar.add_original(c);
+                }
+            }
+        }
+        let c = jar.private(&self.key).get(name)?;
+        serde_json::from_str(c.value()).ok()
+    }
+
+    /// A `Set-Cookie` that deletes `name`.
+    pub fn clear(&self, name: &'static str) -> Option<HeaderValue> {
+        let c = self.attributes(Cookie::new(name, ""), 0);
+        HeaderValue::from_str(&c.encoded().to_string()).ok()
+    }
+
+    fn attributes<'a>(&self, mut c: Cookie<'a>, max_age: i64) -> Cookie<'a> {
+        c.set_path("/");
+        c.set_http_only(true);
+        // Lax: the provider's redirect back to the callback is a top-level GET that must carry it.
+        c.set_same_site(SameSite::Lax);
+        c.set_secure(self.secure);
+        c.set_max_age(cookie::time::Duration::seconds(max_age));
+        c
+    }
+}
+
+/// Now in Unix seconds.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
