@@ -251,8 +251,11 @@ impl Issuer {
     }
 
     /// The token endpoint. `form` is the decoded `application/x-www-form-urlencoded`
-    /// body, `basic` the decoded HTTP Basic credentials if the request had them. The
-    /// answer is the SWE SSO's JSON; send it with `Cache-Control: no-store` (RFC 6749 §5.1).
+    /// body, `basic` the HTTP Basic credentials if the request had them (base64-decoded
+    /// and split at the first `:`; the RFC 6749 §2.3.1 form-encoding inside is undone
+    /// here). The answer is the SWE SSO's JSON; send it with `Cache-Control: no-store`
+    /// (RFC 6749 §5.1). On error send [`OAuthError::body`] with [`OAuthError::status`],
+    /// plus `WWW-Authenticate: Basic` when [`OAuthError::www_authenticate_basic`] is set.
     pub fn token(
         &self,
         form: &[(String, String)],
