@@ -56,12 +56,13 @@ impl Audit {
     fn log(&self, status: u16, bytes: u64, complete: bool) {
         tracing::info!(
             target: "audit",
-            who = %self.who,
+            // Debug quotes and escapes what the request supplied: no forged log lines.
+            who = ?self.who,
             endpoint = "data",
-            dataset = %self.dataset,
-            parameters = %self.parameters,
-            start = %self.start,
-            stop = %self.stop,
+            dataset = ?self.dataset,
+            parameters = ?self.parameters,
+            start = ?self.start,
+            stop = ?self.stop,
             format = self.format,
             status,
             bytes,

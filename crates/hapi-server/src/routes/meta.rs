@@ -111,17 +111,31 @@ pub(crate) async fn info(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let t = std::time::Instant::now();
-    let result = info_response(&st, &caller, q);
-    let (status, dataset) = match &result {
-        Ok((_, id)) => (HapiStatus::Ok.code(), id.as_str()),
-        Err(e) => (e.0.status.code(), ""),
+    let mut dataset = String::new();
+    let result = info_response(&st, &caller, q, &mut dataset);
+    let status = match &result {
+        Ok(_) => HapiStatus::Ok.code(),
+        Err(e) => e.0.status.code(),
     };
-    tracing::info!(target: "audit", who = caller.who(), endpoint = "info", dataset, status, us = t.elapsed().as_micros() as u64);
-    result.map(|(r, _)| r)
+    tracing::info!(
+        target: "audit",
+        who = ?caller.who(),
+        endpoint = "info",
+        dataset = ?dataset,
+        status,
+        us = t.elapsed().as_micros() as u64,
+    );
+    result
 }
 
-fn info_response(st: &AppState, caller: &Caller, q: Option<String>) -> Result<(Response, String), ApiError> {
+fn info_response(
+    st: &AppState,
+    caller: &Caller,
+    q: Option<String>,
+    dataset: &mut String,
+) -> Result<Response, ApiError> {
     let req = request::info(&pairs(q)?)?;
+    dataset.clone_from(&req.dataset);
     let d = st
         .dataset(&req.dataset)
         .filter(|d| st.auth.can_read(caller, &d.spec.info.id))
@@ -129,11 +143,11 @@ fn info_response(st: &AppState, caller: &Caller, q: Option<String>) -> Result<(R
     let selection = d.spec.info.select(req.parameters.as_deref())?;
     let embargoed = st.auth.embargo_until(caller, &req.dataset).is_some();
     if req.resolve && !embargoed && selection.len() == d.spec.info.parameters.len() {
-        return Ok((json_response(d.full_info(), d.modified()), req.dataset));
+        return Ok(json_response(d.full_info(), d.modified()));
     }
     let mut info = d.info_json(&selection, req.resolve);
     embargo_view(st, caller, d, &mut info);
-    Ok((ok_json(info, d.modified()), req.dataset))
+    Ok(ok_json(info, d.modified()))
 }
 
 /// Under an embargo the caller's `stopDate` is the embargo line, and the sample range

@@ -356,3 +356,50 @@ async fn browser_session_with_a_local_account() {
     let cleared = r.headers()["set-cookie"].to_str().unwrap();
     assert!(cleared.starts_with("hapi_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
 }
+
+#[tokio::test]
+async fn audit_lines_name_the_caller_and_never_the_token() {
+    let log = crate::support::audit_log();
+    let s = server("").await;
+    let issuer = s.state.auth.issuer.as_ref().unwrap();
+    let (c, secret) = issuer.create_client(Some("audited-client"), &[]).unwrap();
+    let r = client()
+        .post(s.url("/oauth/token"))
+        .form(&[
+            ("client_id", c.id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let t = v["access_token"].as_str().unwrap();
+    let pq = "/hapi/data?dataset=ds1&start=2016-01-01&stop=2016-01-01T00:05Z&parameters=Bx&format=binary";
+    let r = client().get(s.url(pq)).bearer_auth(t).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().len(), 5 * 32);
+    assert_eq!(get(&s, "/hapi/info?dataset=nope", Some(t)).await.0, 404);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let text = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    let data_line = text
+        .lines()
+        .find(|l| l.contains("who=\"audited-client\"") && l.contains("endpoint=\"data\""))
+        .unwrap_or_else(|| panic!("no data audit line in:\n{text}"));
+    for field in [
+        "dataset=\"ds1\"",
+        "parameters=\"Bx\"",
+        "format=\"binary\"",
+        "status=1200",
+        "bytes=160",
+        "complete=true",
+    ] {
+        assert!(data_line.contains(field), "{field} missing: {data_line}");
+    }
+    assert!(
+        text.lines().any(|l| l.contains("who=\"audited-client\"")
+            && l.contains("dataset=\"nope\"")
+            && l.contains("status=1406")),
+        "{text}"
+    );
+    assert!(!text.contains(t) && !text.contains(&secret), "no credential in any log line");
+}
