@@ -252,7 +252,10 @@ pub async fn login_submit(State(st): State<Arc<AppState>>, Form(f): Form<LocalLo
     let (Some(issuer), Some(sessions)) = (st.auth.issuer.clone(), &st.auth.sessions) else {
         return Denied::Missing.into_response();
     };
-    // Password hashing is deliberately slow: keep it off the async workers.
+    // Password hashing is deliberately slow: off the async workers, a few at a time.
+    let Ok(_slot) = st.auth.hashing.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     let (name, password) = (f.username, f.password);
     let who = tokio::task::spawn_blocking(move || issuer.verify_user(&name, &password)).await.ok().flatten();
     match who {

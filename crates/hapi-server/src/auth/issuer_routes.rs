@@ -90,14 +90,17 @@ pub async fn token(State(st): State<Arc<AppState>>, headers: HeaderMap, body: By
     };
     let basic = basic(&headers);
     let used_basic = basic.is_some();
-    // Secret hashes are deliberately slow: off the async workers.
+    // Secret hashes are deliberately slow: off the async workers, a few at a time.
+    let Ok(_slot) = st.auth.hashing.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     let result = tokio::task::spawn_blocking(move || issuer.token(&form, basic)).await;
     match result {
         Ok(Ok(v)) => json(StatusCode::OK, &v),
         Ok(Err(e)) => {
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
             let mut r = json(status, &e.body());
-            if status == StatusCode::UNAUTHORIZED && used_basic {
+            if e.www_authenticate_basic || (status == StatusCode::UNAUTHORIZED && used_basic) {
                 r.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"hapi\""));
             }

@@ -76,7 +76,13 @@ pub struct Auth {
     pub public_url: String,
     /// Origins allowed to send cookies cross-origin.
     pub cookie_origins: Vec<String>,
+    /// Bounds concurrent password and secret hashing: each Argon2 check takes tens of
+    /// milliseconds and ~19 MiB, so a burst of logins must queue, not exhaust memory.
+    pub hashing: tokio::sync::Semaphore,
 }
+
+/// Argon2 checks that may run at once.
+const HASHING_SLOTS: usize = 4;
 
 impl Auth {
     /// No access control at all.
@@ -91,6 +97,7 @@ impl Auth {
             oidc_client: None,
             public_url: String::new(),
             cookie_origins: Vec::new(),
+            hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
         }
     }
 
@@ -169,6 +176,7 @@ impl Auth {
             oidc_client,
             public_url: s.public_url.clone(),
             cookie_origins: s.cookie_origins.clone(),
+            hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
         })
     }
 
