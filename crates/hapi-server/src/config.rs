@@ -96,6 +96,8 @@ pub struct IssuerFileConfig {
     pub token_ttl: Option<u64>,
     /// `aud` of issued tokens (default: the public URL + `/hapi`).
     pub audience: Option<String>,
+    /// Clock leeway in seconds when checking them (default 30; replicas' clocks differ).
+    pub leeway: Option<u64>,
 }
 
 /// `[auth.oidc]`.
@@ -251,6 +253,8 @@ pub struct AuthSettings {
     pub token_ttl: std::time::Duration,
     /// Built-in token audience.
     pub audience: String,
+    /// Built-in token clock leeway.
+    pub leeway: std::time::Duration,
     /// External provider.
     pub oidc: Option<OidcFileConfig>,
     /// Access rules.
@@ -310,6 +314,7 @@ fn auth_settings(
         session_key_file: a.session_key_file.unwrap_or_else(|| data_dir.join("session-key")),
         scope: a.issuer.scope.unwrap_or_else(|| "swe_hapiserver".to_owned()),
         token_ttl: std::time::Duration::from_secs(a.issuer.token_ttl.unwrap_or(300)),
+        leeway: std::time::Duration::from_secs(a.issuer.leeway.unwrap_or(30)),
         oidc: a.oidc,
         access,
     })

@@ -123,7 +123,9 @@ impl Auth {
                     },
                 )
                 .context("opening the built-in token issuer")?;
-                let v = TokenValidator::with_keys(issuer.validator_config(), issuer.jwks());
+                let mut cfg = issuer.validator_config();
+                cfg.leeway = s.leeway;
+                let v = TokenValidator::with_keys(cfg, issuer.jwks());
                 (v, Some(Arc::new(issuer)), None)
             }
             AuthMode::Oidc => {

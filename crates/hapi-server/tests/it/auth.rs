@@ -403,3 +403,14 @@ async fn audit_lines_name_the_caller_and_never_the_token() {
     );
     assert!(!text.contains(t) && !text.contains(&secret), "no credential in any log line");
 }
+
+#[tokio::test]
+async fn an_expired_token_is_refused() {
+    let s = server("[auth.issuer]\ntoken_ttl = 1\nleeway = 0").await;
+    let t = token(&s, &[]).await;
+    assert_eq!(get(&s, "/hapi/catalog", Some(&t)).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = client().get(s.url("/hapi/catalog")).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+}
