@@ -15,13 +15,7 @@ const TIME_PART: usize = 19;
 /// truncated, which is cheaper than a variable-length `memcpy` call per record.
 const BUF: usize = 32;
 
-/// "00" "01" … "99".
-const PAIRS: &[u8; 200] = b"\
-0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
+use crate::time::PAIRS;
 
 #[derive(Debug, Clone)]
 pub(super) struct TimeWriter {
