@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: formatting and lints, the Rust
-# unit and integration tests, then interoperability with the real Python client
-# (hapiclient from PyPI, installed into the ignored .venv).
+# unit and integration tests (those in tests/it/oidc.rs against a real OpenID provider,
+# npm's oidc-provider), interoperability with the real Python client (hapiclient from
+# PyPI, installed into the ignored .venv), then the browser login in headless Chromium
+# (Debian's chromium, driven by npm's playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== end-to-end tools: oidc-provider, playwright-core (npm), chromium (Debian)"
+# npm ci only when package-lock.json changed since the last install (tests/oidc/node_modules is ignored).
+if ! cmp -s tests/oidc/package-lock.json tests/oidc/node_modules/.installed-lock.json 2>/dev/null; then
+  npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+  cp tests/oidc/package-lock.json tests/oidc/node_modules/.installed-lock.json
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 
 echo "== cargo test"
 cargo test --workspace --locked
@@ -18,4 +31,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
-HAPI_SERVER_BIN="$PWD/target/debug/hapi-server" .venv/bin/python -m pytest -q -p no:cacheprovider tests/python
+server_bin="$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug/hapi-server"
+HAPI_SERVER_BIN="$server_bin" .venv/bin/python -m pytest -q -p no:cacheprovider tests/python
+
+echo "== browser login through the OpenID provider (headless chromium)"
+HAPI_SERVER_BIN="$server_bin" node --test tests/browser/

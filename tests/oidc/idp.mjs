@@ -22,20 +22,21 @@
 //                                      roles: realm_access.roles = ["private", "embargo"]
 //   hapi-web / hapi-web-secret        authorization code + PKCE, client_secret_basic (browser login)
 //
-// Resources: HAPI_AUDIENCE (JWT access tokens with IDP_SCOPE), and OTHER_AUDIENCE, another
-// API with the same scope name, for tokens meant for someone else (request it with
-// `resource=urn:test:other-api`).
+// Resources (RFC 8707 `resource=` of the token request; the default is HAPI_AUDIENCE), all
+// with the scope IDP_SCOPE:
+//   HAPI_AUDIENCE          JWT access tokens (RFC 9068) with aud = HAPI_AUDIENCE
+//   urn:test:other-api     JWT access tokens for another API (aud = urn:test:other-api)
+//   urn:test:hapi-opaque   opaque access tokens for HAPI_AUDIENCE, to be introspected (RFC 7662)
 //
 // devInteractions is on: its login form accepts any login and password.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const HOST = process.env.IDP_HOST ?? '127.0.0.1';
 const PORT = Number(process.env.IDP_PORT ?? 4444);
 const ISSUER = `http://${HOST}:${PORT}`;
 const AUDIENCE = process.env.HAPI_AUDIENCE ?? 'http://127.0.0.1:8080/hapi';
-const OTHER_AUDIENCE = 'urn:test:other-api';
 const REDIRECT = process.env.HAPI_REDIRECT_URI ?? 'http://127.0.0.1:8080/auth/callback';
 const SCOPE = process.env.IDP_SCOPE ?? 'swe_hapiserver';
 const TTL = Number(process.env.IDP_TOKEN_TTL ?? 300);
@@ -51,13 +52,18 @@ function signingKey() {
   return jwk;
 }
 
-const resourceServer = (audience) => ({
+const resourceServer = (audience, accessTokenFormat) => ({
   scope: SCOPE, // scopes this API accepts (space-separated)
   audience, // -> "aud" claim
   accessTokenTTL: TTL,
-  accessTokenFormat: 'jwt', // RFC 9068 JWT access token instead of opaque
-  jwt: { sign: { alg: 'RS256' } },
+  accessTokenFormat, // 'jwt': RFC 9068 JWT access token; 'opaque': introspect it
+  ...(accessTokenFormat === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
 });
+const RESOURCES = {
+  [AUDIENCE]: resourceServer(AUDIENCE, 'jwt'),
+  'urn:test:other-api': resourceServer('urn:test:other-api', 'jwt'),
+  'urn:test:hapi-opaque': resourceServer(AUDIENCE, 'opaque'),
+};
 
 const provider = new Provider(ISSUER, {
   clients: [
@@ -83,6 +89,8 @@ const provider = new Provider(ISSUER, {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       redirect_uris: [REDIRECT],
+      // For RP-initiated logout (features.rpInitiatedLogout is on by default).
+      post_logout_redirect_uris: [new URL('/hapi', REDIRECT).href, new URL('/auth/logout', REDIRECT).href],
       token_endpoint_auth_method: 'client_secret_basic',
     },
   ],
@@ -106,8 +114,8 @@ const provider = new Provider(ISSUER, {
       defaultResource: async () => AUDIENCE, // no `resource` parameter needed
       useGrantedResource: async () => true, // auth-code exchange without `resource` -> JWT for the API
       getResourceServerInfo: async (_ctx, indicator) => {
-        if (indicator === AUDIENCE || indicator === OTHER_AUDIENCE) return resourceServer(indicator);
-        throw new Error(`unknown resource ${indicator}`);
+        if (Object.hasOwn(RESOURCES, indicator)) return RESOURCES[indicator];
+        throw new errors.InvalidTarget(`unknown resource ${indicator}`);
       },
     },
   },

@@ -60,6 +60,8 @@ def server(tmp_path_factory):
     cfg = tmp / "hapi.toml"
     cfg.write_text(
         f'data_dir = "{tmp / "data"}"\n'
+        # hapiclient sends no credentials: this interop test runs the server open.
+        '[auth]\nmode = "open"\n'
         '[[dataset]]\nid = "interop"\ninfo_file = "info.json"\n'
     )
     csv = tmp / "records.csv"

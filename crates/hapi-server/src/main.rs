@@ -92,16 +92,16 @@ enum UserAction {
 #[derive(Args, Debug)]
 struct Common {
     /// Configuration file (TOML); without it the demo catalog is used.
-    #[arg(long, env = "HAPI_CONFIG")]
+    #[arg(long, env = "HAPI_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Data directory of the embedded store.
-    #[arg(long, env = "HAPI_DATA_DIR")]
+    #[arg(long, env = "HAPI_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Data elements per /data response.
-    #[arg(long, env = "HAPI_MAX_ELEMENTS")]
+    #[arg(long, env = "HAPI_MAX_ELEMENTS", global = true)]
     max_elements: Option<u64>,
     /// Bytes per /data response.
-    #[arg(long, env = "HAPI_MAX_BYTES")]
+    #[arg(long, env = "HAPI_MAX_BYTES", global = true)]
     max_bytes: Option<u64>,
 }
 

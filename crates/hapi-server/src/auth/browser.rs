@@ -278,16 +278,33 @@ pub async fn login_submit(State(st): State<Arc<AppState>>, Form(f): Form<LocalLo
     }
 }
 
-/// `GET /auth/logout`: ends the session.
+/// `GET /auth/logout`: ends the session here and, with an external provider, there too
+/// (OIDC RP-initiated logout), or the provider's session would log the browser straight
+/// back in.
 pub async fn logout(State(st): State<Arc<AppState>>) -> Response {
-    let body = page(
-        "Logged out",
-        &format!(
-            "<p>Your session has ended.</p><p><a href=\"{}/auth/login\">Log in again</a></p>",
-            st.prefix
-        ),
-    );
-    let mut r = Html(body).into_response();
+    let end_session = match (&st.auth.oidc_client, &st.auth.validator) {
+        (Some(client), Some(v)) => v.discovery().and_then(|d| d["end_session_endpoint"].as_str()).map(|e| {
+            format!(
+                "{e}?client_id={}&post_logout_redirect_uri={}",
+                url_component(&client.client_id),
+                url_component(&format!("{}{}/hapi", st.auth.public_url, st.prefix))
+            )
+        }),
+        _ => None,
+    };
+    let mut r = match end_session {
+        Some(url) => redirect(&url),
+        None => {
+            let body = page(
+                "Logged out",
+                &format!(
+                    "<p>Your session has ended.</p><p><a href=\"{}/auth/login\">Log in again</a></p>",
+                    st.prefix
+                ),
+            );
+            Html(body).into_response()
+        }
+    };
     if let Some(c) = st.auth.sessions.as_ref().and_then(|s| s.clear(SESSION)) {
         r.headers_mut().append(header::SET_COOKIE, c);
     }

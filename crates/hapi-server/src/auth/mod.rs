@@ -31,12 +31,15 @@ use session::Sessions;
 pub struct Caller(pub Option<Identity>);
 
 impl Caller {
-    /// A name for the audit log: the client id, else the subject.
+    /// Who, for the audit log: the token's subject (a user, or the client itself for
+    /// client_credentials), or `anonymous`.
     pub fn who(&self) -> &str {
-        match &self.0 {
-            Some(id) => id.client_id.as_deref().unwrap_or(&id.subject),
-            None => "anonymous",
-        }
+        self.0.as_ref().map_or("anonymous", |id| id.subject.as_str())
+    }
+
+    /// Through which client, for the audit log (a browser login's web client, or the machine client).
+    pub fn client(&self) -> &str {
+        self.0.as_ref().and_then(|id| id.client_id.as_deref()).unwrap_or("")
     }
 }
 

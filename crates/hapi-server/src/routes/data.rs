@@ -44,6 +44,7 @@ enum Start {
 #[derive(Debug)]
 struct Audit {
     who: String,
+    client: String,
     dataset: String,
     parameters: String,
     start: String,
@@ -58,6 +59,7 @@ impl Audit {
             target: "audit",
             // Debug quotes and escapes what the request supplied: no forged log lines.
             who = ?self.who,
+            client = ?self.client,
             endpoint = "data",
             dataset = ?self.dataset,
             parameters = ?self.parameters,
@@ -81,6 +83,7 @@ pub(crate) async fn data(
 ) -> Result<Response, ApiError> {
     let mut audit = Audit {
         who: caller.who().to_owned(),
+        client: caller.client().to_owned(),
         dataset: String::new(),
         parameters: String::new(),
         start: String::new(),

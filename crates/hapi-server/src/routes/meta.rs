@@ -120,6 +120,7 @@ pub(crate) async fn info(
     tracing::info!(
         target: "audit",
         who = ?caller.who(),
+        client = ?caller.client(),
         endpoint = "info",
         dataset = ?dataset,
         status,
