@@ -6,7 +6,7 @@
 //! attacker cannot craft collisions to alias someone else's entry.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::digest;
 
@@ -23,7 +23,8 @@ pub(crate) fn token_hash(token: &str) -> TokenHash {
 
 #[derive(Debug)]
 struct Entry {
-    identity: Identity,
+    /// Shared, so a cache hit costs a reference count, not a deep copy.
+    identity: Arc<Identity>,
     /// Last second (unix) at which the entry may be served.
     valid_until: i64,
 }
@@ -39,14 +40,14 @@ impl TokenCache {
         TokenCache { map: RwLock::new(HashMap::new()), capacity: capacity.max(1) }
     }
 
-    pub(crate) fn get(&self, key: &TokenHash, now: i64) -> Option<Identity> {
+    pub(crate) fn get(&self, key: &TokenHash, now: i64) -> Option<Arc<Identity>> {
         // A poisoned lock only means another thread panicked mid-insert; the map is still a map.
         let map = self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let e = map.get(key)?;
         (now <= e.valid_until).then(|| e.identity.clone())
     }
 
-    pub(crate) fn insert(&self, key: TokenHash, identity: Identity, valid_until: i64, now: i64) {
+    pub(crate) fn insert(&self, key: TokenHash, identity: Arc<Identity>, valid_until: i64, now: i64) {
         if valid_until < now {
             return;
         }
@@ -73,8 +74,14 @@ impl TokenCache {
 mod tests {
     use super::*;
 
-    fn id(n: i64) -> Identity {
-        Identity { subject: format!("s{n}"), client_id: None, scopes: vec![], roles: vec![], expires_at: n }
+    fn id(n: i64) -> Arc<Identity> {
+        Arc::new(Identity {
+            subject: format!("s{n}"),
+            client_id: None,
+            scopes: vec![],
+            roles: vec![],
+            expires_at: n,
+        })
     }
 
     #[test]
@@ -82,7 +89,7 @@ mod tests {
         let c = TokenCache::new(10);
         let k = token_hash("a.b.c");
         c.insert(k, id(100), 100, 50);
-        assert_eq!(c.get(&k, 100).map(|i| i.subject), Some("s100".to_owned()));
+        assert_eq!(c.get(&k, 100).map(|i| i.subject.clone()), Some("s100".to_owned()));
         assert_eq!(c.get(&k, 101), None);
         assert_eq!(c.get(&token_hash("a.b.d"), 50), None);
     }

@@ -212,6 +212,12 @@ impl TokenValidator {
 
     /// Validates a bearer access token (the value after `Bearer `).
     pub async fn validate(&self, token: &str) -> Result<Identity, TokenError> {
+        self.validate_shared(token).await.map(|id| (*id).clone())
+    }
+
+    /// [`validate`](Self::validate) without copying the identity: the per-request path
+    /// of a server, where a cache hit should cost a hash and a reference count.
+    pub async fn validate_shared(&self, token: &str) -> Result<Arc<Identity>, TokenError> {
         let inner = &self.inner;
         if token.len() > inner.cfg.max_token_bytes {
             return Err(TokenError::TooLarge);
@@ -229,6 +235,7 @@ impl TokenValidator {
         } else {
             inner.introspect(token).await?
         };
+        let id = Arc::new(id);
         inner.cache.insert(key, id.clone(), valid_until, unix_now());
         Ok(id)
     }

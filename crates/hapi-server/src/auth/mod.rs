@@ -28,7 +28,7 @@ use session::Sessions;
 /// Who made the request; `None` is an anonymous caller. Handlers read it from the
 /// request extensions to filter the catalog and refuse datasets.
 #[derive(Debug, Clone, Default)]
-pub struct Caller(pub Option<Identity>);
+pub struct Caller(pub Option<Arc<Identity>>);
 
 impl Caller {
     /// Who, for the audit log: the token's subject (a user, or the client itself for
@@ -187,7 +187,7 @@ impl Auth {
 
     /// Whether `who` may see dataset `id` at all (otherwise it answers as unknown: 1406).
     pub fn can_read(&self, who: &Caller, id: &str) -> bool {
-        self.mode == AuthMode::Open || self.rules.can_read(who.0.as_ref(), id)
+        self.mode == AuthMode::Open || self.rules.can_read(who.0.as_deref(), id)
     }
 
     /// The newest time `who` may read in dataset `id`, when an embargo applies.
@@ -195,7 +195,7 @@ impl Auth {
         if self.mode == AuthMode::Open {
             return None;
         }
-        let age = self.rules.embargo(who.0.as_ref(), id)?;
+        let age = self.rules.embargo(who.0.as_deref(), id)?;
         let age = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
         Some(crate::state::now_nanos().saturating_sub(age))
     }
@@ -289,14 +289,14 @@ pub async fn authenticate(State(st): State<Arc<AppState>>, mut req: Request, nex
     }
     let identity = match bearer(req.headers()) {
         Err(d) => return d.into_response(),
-        Ok(Some(token)) => match auth.validator.as_ref().map(|v| v.validate(token)) {
+        Ok(Some(token)) => match auth.validator.as_ref().map(|v| v.validate_shared(token)) {
             Some(fut) => match fut.await {
                 Ok(id) => Some(id),
                 Err(e) => return Denied::Token(e).into_response(),
             },
             None => return Denied::Missing.into_response(),
         },
-        Ok(None) => auth.sessions.as_ref().and_then(|s| s.identity(req.headers())),
+        Ok(None) => auth.sessions.as_ref().and_then(|s| s.identity(req.headers())).map(Arc::new),
     };
     let path = req.uri().path();
     if identity.is_none() && !auth.public.iter().any(|p| p == path) && !auth.rules.has_anonymous() {
