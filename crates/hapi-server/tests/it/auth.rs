@@ -1,39 +1,16 @@
 //! Access control with the built-in issuer: the seed page's token sequence, refusals,
 //! per-dataset rules, the embargo, browser sessions and CORS.
 
-use crate::support::{CONFIG, TestServer, client, ds1_csv};
+use crate::support::{CONFIG, TestServer, access_rules, client, ds1_csv};
 
-/// The fixture behind the built-in issuer, with rules:
-/// - ds1: every authenticated caller, embargoed for callers without role `embargo`;
-/// - the every-kind dataset: only role `private`.
-fn config(embargo_age: &str, extra_auth: &str) -> String {
-    CONFIG.replace(
-        "[auth]\nmode = \"open\"\n",
-        &format!(
-            r#"[auth]
-public_url = "http://hapi.test"
-{extra_auth}
-[auth.access]
-authenticated = ["ds1"]
-[[auth.access.rule]]
-datasets = ["all/*"]
-roles = ["private"]
-[[auth.access.embargo]]
-datasets = ["ds1"]
-age = "{embargo_age}"
-role = "embargo"
-"#
-        ),
-    )
-}
-
+/// The fixture behind the built-in issuer, with the rules of [`access_rules`].
 async fn server(extra_auth: &str) -> TestServer {
-    // The embargo line falls on 2016-01-02T00:00Z, inside ds1's records.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let line = 1_451_692_800; // 2016-01-02T00:00:00Z
-    let age = format!("PT{}S", now - line);
+    let config = CONFIG.replace(
+        "[auth]\nmode = \"open\"\n",
+        &format!("[auth]\npublic_url = \"http://hapi.test\"\n{extra_auth}\n{}", access_rules()),
+    );
     TestServer::start(
-        &config(&age, extra_auth),
+        &config,
         &[("ds1", &ds1_csv()), ("all/kinds+types:α☃", crate::support::KINDS_CSV)],
         None,
     )

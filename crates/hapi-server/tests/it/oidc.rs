@@ -24,7 +24,7 @@ use hapi_store::{SqliteStore, Store};
 use serde_json::Value;
 use tokio::sync::{OnceCell, oneshot};
 
-use crate::support::{CONFIG, KINDS_CSV, client, ds1_csv};
+use crate::support::{CONFIG, KINDS_CSV, access_rules, client, ds1_csv};
 
 /// `aud` of the provider's tokens for this server (any string: the server only compares).
 const AUDIENCE: &str = "urn:test:hapi";
@@ -541,29 +541,10 @@ async fn id_token_is_not_an_access_token() {
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 }
 
-/// ds1: every authenticated caller, its records after 2016-01-02T00:00Z embargoed for
-/// callers without role `embargo`; the every-kind dataset: role `private` only.
-fn rules() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let age = now - 1_451_692_800; // 2016-01-02T00:00:00Z
-    format!(
-        r#"[auth.access]
-authenticated = ["ds1"]
-[[auth.access.rule]]
-datasets = ["all/*"]
-roles = ["private"]
-[[auth.access.embargo]]
-datasets = ["ds1"]
-age = "PT{age}S"
-role = "embargo"
-"#
-    )
-}
-
 #[tokio::test]
 async fn roles_claim_decides_datasets_and_embargo() {
     let idp = shared_idp().await;
-    let s = hapi(idp, &rules()).await;
+    let s = hapi(idp, &access_rules()).await;
     // hapi-cli-roles' tokens carry realm_access.roles = [private, embargo]; hapi-cli's none,
     // nor do the tokens of a browser user of hapi-web.
     let plain = idp.token("hapi-cli").await;
@@ -611,7 +592,7 @@ async fn roles_claim_decides_datasets_and_embargo() {
 async fn opaque_tokens_are_introspected() {
     let idp = shared_idp().await;
     // The server introspects with its login client's credentials (hapi-web).
-    let s = hapi(idp, &format!("introspection = true\n{}", rules())).await;
+    let s = hapi(idp, &format!("introspection = true\n{}", access_rules())).await;
     let opaque = |client: &'static str, scope: Option<&'static str>| async move {
         let v = idp.token_response(client, scope, Some("urn:test:hapi-opaque")).await;
         let t = v["access_token"].as_str().unwrap().to_owned();

@@ -75,6 +75,26 @@ pub const KINDS_CSV: &str = "\
 2020-01-01T03:00:00.000Z,1e300,0,αβγ,7,8,9,0,0,0,0,0,0,2020-01-01T03:00:00Z
 ";
 
+/// Access rules for the fixture: ds1 for every authenticated caller, embargoed before
+/// 2016-01-02T00:00Z (inside its records) for callers without role `embargo`; the
+/// every-kind dataset for role `private` only.
+pub fn access_rules() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let age = now - 1_451_692_800; // 2016-01-02T00:00:00Z
+    format!(
+        r#"[auth.access]
+authenticated = ["ds1"]
+[[auth.access.rule]]
+datasets = ["all/*"]
+roles = ["private"]
+[[auth.access.embargo]]
+datasets = ["ds1"]
+age = "PT{age}S"
+role = "embargo"
+"#
+    )
+}
+
 /// A running server.
 #[allow(missing_debug_implementations, reason = "test helper holding a join handle")]
 pub struct TestServer {
