@@ -114,6 +114,9 @@ pub struct OidcFileConfig {
     pub roles_claim: Option<String>,
     /// Clock leeway in seconds (default 30).
     pub leeway: Option<u64>,
+    /// Least seconds between JWKS refetches triggered by unknown key ids (default 30):
+    /// lower it to pick up a provider's key rotations sooner.
+    pub jwks_refetch_interval: Option<u64>,
     /// Browser login: the confidential client of this server at the provider.
     pub client_id: Option<String>,
     /// Its secret (prefer `client_secret_file`).
@@ -472,6 +475,25 @@ mod tests {
         let c = load(&cfg("[limits]\nmax_elements = 10"), Path::new("."), &o).unwrap();
         assert_eq!(c.listen.port(), 1);
         assert_eq!(c.datasets[0].limits.max_elements, 7);
+    }
+
+    #[test]
+    fn auth_sections() {
+        let c = load(&cfg(""), Path::new("."), &Overrides::default()).unwrap();
+        assert_eq!(c.auth.mode, AuthMode::Builtin, "protected unless told otherwise");
+        assert_eq!(c.auth.public_url, "http://127.0.0.1:9000");
+        assert_eq!(c.auth.token_ttl.as_secs(), 300);
+        let oidc = "[auth]\nmode = \"oidc\"\n[auth.oidc]\nissuer = \"https://sso.example/realms/swe\"\n\
+                    audience = [\"swe_hapiserver\"]\njwks_refetch_interval = 5\nclient_secret = \"s3cret\"";
+        let c = load(&cfg(oidc), Path::new("."), &Overrides::default()).unwrap();
+        let o = c.auth.oidc.as_ref().unwrap();
+        assert_eq!(o.jwks_refetch_interval, Some(5));
+        assert!(!format!("{c:?}").contains("s3cret"), "secrets never in Debug");
+        let e = load(&cfg("[auth]\nmode = \"oidc\""), Path::new("."), &Overrides::default()).unwrap_err();
+        assert!(format!("{e:#}").contains("[auth.oidc]"), "{e:#}");
+        let e = load(&cfg("[auth]\npublic_paths = [\"/hapi/data\"]"), Path::new("."), &Overrides::default())
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("public_paths"), "{e:#}");
     }
 
     #[test]

@@ -149,6 +149,9 @@ impl Auth {
                 if let Some(l) = o.leeway {
                     cfg.leeway = std::time::Duration::from_secs(l);
                 }
+                if let Some(r) = o.jwks_refetch_interval {
+                    cfg.jwks_min_refetch = std::time::Duration::from_secs(r);
+                }
                 let client = match (&o.client_id, secret) {
                     (Some(id), Some(secret)) => {
                         Some(OidcClient { client_id: id.clone(), client_secret: secret })
