@@ -123,8 +123,8 @@ fn load(common: &Common, listen: Option<String>) -> Result<Config> {
     }
 }
 
-/// Opens the store, fills empty demo datasets, and builds the shared state.
-async fn open(config: &Config) -> Result<(Arc<dyn Store>, Arc<AppState>)> {
+/// Opens the store and fills empty demo datasets.
+fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&config.data_dir)
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
@@ -139,9 +139,7 @@ async fn open(config: &Config) -> Result<(Arc<dyn Store>, Arc<AppState>)> {
             tracing::info!(dataset = %d.info.id, records = n, ms = t.elapsed().as_millis() as u64, "demo data generated");
         }
     }
-    let auth = Auth::from_settings(&config.auth, &config.path_prefix, &config.data_dir).await?;
-    let state = Arc::new(AppState::new(config, store.clone(), auth)?);
-    Ok((store, state))
+    Ok(store)
 }
 
 fn issuer(config: &Config) -> Result<Issuer> {
@@ -204,7 +202,9 @@ fn main() -> Result<()> {
         Command::Serve { common, listen } => {
             let config = load(&common, listen)?;
             rt.block_on(async move {
-                let (_, state) = open(&config).await?;
+                let store = open_store(&config)?;
+                let auth = Auth::from_settings(&config.auth, &config.path_prefix, &config.data_dir).await?;
+                let state = Arc::new(AppState::new(&config, store, auth)?);
                 let listener = tokio::net::TcpListener::bind(config.listen)
                     .await
                     .with_context(|| format!("binding {}", config.listen))?;
@@ -278,7 +278,9 @@ fn main() -> Result<()> {
         }
         Command::Ingest { common, dataset, file } => {
             let config = load(&common, None)?;
-            let (store, state) = rt.block_on(open(&config))?;
+            // Appending needs no access control: never contact the identity provider here.
+            let store = open_store(&config)?;
+            let state = AppState::new(&config, store.clone(), Auth::open())?;
             let ds = state
                 .dataset(&dataset)
                 .with_context(|| format!("no dataset {dataset:?} in the configuration"))?;

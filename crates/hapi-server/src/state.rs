@@ -178,6 +178,19 @@ impl Dataset {
         Dates { start, stop, extent }
     }
 
+    /// [`dates`](Self::dates) as one caller sees them: under an embargo nothing after
+    /// `until` exists for them, so `stopDate` and the last record move back to it.
+    pub fn dates_until(&self, until: Option<Nanos>) -> Dates {
+        let mut d = self.dates();
+        if let Some(until) = until.map(|u| u.max(d.start))
+            && until < d.stop
+        {
+            d.stop = until;
+            d.extent = d.extent.and_then(|(a, b)| (a < until).then_some((a, b.min(until))));
+        }
+        d
+    }
+
     /// A short range that holds real data, inside the published range (P-36).
     pub fn sample_range(&self, dates: &Dates) -> (Nanos, Nanos) {
         let info = &self.spec.info;

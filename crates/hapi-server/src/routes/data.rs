@@ -149,12 +149,8 @@ fn check(
         .filter(|_| st.auth.can_read(caller, &query.dataset))
         .ok_or(HapiStatus::UnknownDataset)?;
     let ds = &st.datasets[index];
-    let dates = ds.dates();
-    let stop = match st.auth.embargo_until(caller, &query.dataset) {
-        Some(until) => dates.stop.min(until.max(dates.start)),
-        None => dates.stop,
-    };
-    let req = request::check_data(&query, &ds.spec.info, dates.start, stop)?;
+    let dates = ds.dates_until(st.auth.embargo_until(caller, &query.dataset));
+    let req = request::check_data(&query, &ds.spec.info, dates.start, dates.stop)?;
     audit.format = req.format.as_str();
     Ok((index, req))
 }

@@ -154,17 +154,16 @@ fn info_response(
 /// Under an embargo the caller's `stopDate` is the embargo line, and the sample range
 /// moves before it.
 fn embargo_view(st: &AppState, caller: &Caller, d: &Dataset, info: &mut Map<String, Value>) {
-    let Some(until) = st.auth.embargo_until(caller, &d.spec.info.id) else { return };
-    let dates = d.dates();
-    if until >= dates.stop {
+    let until = st.auth.embargo_until(caller, &d.spec.info.id);
+    if until.is_none() {
         return;
     }
+    let dates = d.dates_until(until);
     let fmt = d.spec.info.time_format;
-    info.insert("stopDate".to_owned(), Value::String(fmt_time(until.max(dates.start), fmt)));
+    info.insert("stopDate".to_owned(), Value::String(fmt_time(dates.stop, fmt)));
     if info.contains_key("sampleStopDate") {
-        let span = d.spec.info.cadence.unwrap_or(60_000_000_000).saturating_mul(100);
-        let start = until.saturating_sub(span).max(dates.start);
-        info.insert("sampleStartDate".to_owned(), Value::String(fmt_time(start, fmt)));
-        info.insert("sampleStopDate".to_owned(), Value::String(fmt_time(until.max(dates.start), fmt)));
+        let (a, b) = d.sample_range(&dates);
+        info.insert("sampleStartDate".to_owned(), Value::String(fmt_time(a, fmt)));
+        info.insert("sampleStopDate".to_owned(), Value::String(fmt_time(b, fmt)));
     }
 }
