@@ -102,13 +102,29 @@ async fn failure_after_the_first_byte_aborts_the_connection() {
     let s = TestServer::start(&big_config(), &[("ds1", &csv)], Some(failing_after(4))).await;
     let pq = "/hapi/data?dataset=ds1&start=2016-01-01&stop=2016-01-20";
     for enc in ["identity", "gzip", "zstd"] {
-        let r = client().get(s.url(pq)).header("accept-encoding", enc).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{enc}: the status line was already sent");
-        let body = r.bytes().await;
-        assert!(body.is_err(), "{enc}: the body must end abnormally, never cleanly");
+        match client().get(s.url(pq)).header("accept-encoding", enc).send().await {
+            Ok(r) => {
+                assert_eq!(r.status(), 200, "{enc}: the status line was already sent");
+                let body = r.bytes().await;
+                assert!(body.is_err(), "{enc}: the body must end abnormally, never cleanly");
+            }
+            // The response was committed, but a compressor (or a loaded machine) may still
+            // have held every byte when the abort came: the client then sees the
+            // connection close before the status line. Abnormal either way, never clean.
+            Err(e) => assert!(e.is_request() || e.is_body(), "{enc}: {e}"),
+        }
     }
-    // The raw view: no terminating zero-length chunk.
-    let (_, _, raw) = s.raw(&format!("GET {pq} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await;
+    // The raw view: no terminating zero-length chunk (read by hand: the connection may
+    // close before a whole header block arrives).
+    let mut conn = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut conn,
+        format!("GET {pq} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut conn, &mut raw).await;
     assert!(!raw.ends_with(b"0\r\n\r\n"), "no clean chunked end");
     assert!(!raw.windows(8).any(|w| w == b"\"status\""), "no JSON error appended to the data");
 
