@@ -232,6 +232,23 @@ impl Layout {
 /// Batches of a scan, in time order. Dropping it early is normal (a client went away).
 pub type BatchIter = Box<dyn Iterator<Item = Result<Batch, StoreError>> + Send>;
 
+/// The records of a time range as they were at one moment: how many there are, and a
+/// scan of exactly those. The count decides a response's limits and the scan streams
+/// it, so an append between the two cannot push a response past its limit.
+pub struct Snapshot {
+    /// Records in the range.
+    pub count: u64,
+    /// Exactly `count` records, whatever is appended meanwhile. It holds no lock or
+    /// connection between batches, so a client that stops reading pins nothing.
+    pub batches: BatchIter,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot").field("count", &self.count).finish_non_exhaustive()
+    }
+}
+
 /// A record store. Datasets are append-only series of records ordered by strictly
 /// increasing time; each record holds every column of the dataset's [`Layout`].
 pub trait Store: Send + Sync + fmt::Debug + 'static {
@@ -253,6 +270,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// layout, output in the order given; the server passes them ascending), in batches of
     /// at most a few thousand rows, all from one consistent snapshot.
     fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError>;
+
+    /// The count and the scan of `start <= t < stop`, from one snapshot.
+    fn snapshot(
+        &self,
+        id: &str,
+        columns: &[usize],
+        start: Nanos,
+        stop: Nanos,
+    ) -> Result<Snapshot, StoreError>;
 
     /// Appends all records of all batches (every column) in one transaction: all or
     /// nothing. Times must be strictly increasing and later than the last stored record.
@@ -277,6 +303,15 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError> {
         (**self).scan(id, columns, start, stop)
+    }
+    fn snapshot(
+        &self,
+        id: &str,
+        columns: &[usize],
+        start: Nanos,
+        stop: Nanos,
+    ) -> Result<Snapshot, StoreError> {
+        (**self).snapshot(id, columns, start, stop)
     }
     fn append(&self, id: &str, batches: &mut dyn Iterator<Item = Batch>) -> Result<u64, StoreError> {
         (**self).append(id, batches)
@@ -335,6 +370,54 @@ pub enum StoreError {
     /// A failure injected by [`testing::FailingStore`].
     #[error("injected failure: {0}")]
     Injected(String),
+}
+
+/// What a failure means to the server, whatever the backend: it picks the log level,
+/// the HAPI code and whether to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The dataset or column is not in the store (a configuration or server bug).
+    NotFound,
+    /// Stored data contradicts itself; it is never served as data.
+    Corrupt,
+    /// The store cannot be read or written now (file, disk, permissions, connection).
+    Unavailable,
+    /// An operation waited too long (a lock held by another process, a busy database).
+    TimedOut,
+    /// The caller's input was refused (an append out of order or of the wrong shape, a
+    /// changed layout).
+    Invalid,
+    /// Anything else.
+    Internal,
+}
+
+impl StoreError {
+    /// The kind of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        use rusqlite::ErrorCode as C;
+        match self {
+            StoreError::UnknownDataset(_) | StoreError::UnknownColumn { .. } => ErrorKind::NotFound,
+            StoreError::LayoutChanged { .. } | StoreError::OutOfOrder { .. } | StoreError::Shape { .. } => {
+                ErrorKind::Invalid
+            }
+            StoreError::Corrupt(_) => ErrorKind::Corrupt,
+            StoreError::Io(_) => ErrorKind::Unavailable,
+            StoreError::Injected(_) => ErrorKind::Internal,
+            StoreError::Sqlite(e) => match e.sqlite_error_code() {
+                Some(C::DatabaseBusy | C::DatabaseLocked) => ErrorKind::TimedOut,
+                Some(C::DatabaseCorrupt | C::NotADatabase) => ErrorKind::Corrupt,
+                Some(
+                    C::CannotOpen
+                    | C::SystemIoFailure
+                    | C::DiskFull
+                    | C::PermissionDenied
+                    | C::ReadOnly
+                    | C::OutOfMemory,
+                ) => ErrorKind::Unavailable,
+                _ => ErrorKind::Internal,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use hapi_core::info::ParamType;
 use hapi_core::{Batch, Column, Nanos};
 
-use crate::{BatchIter, ColumnSpec, Layout, Store, StoreError};
+use crate::{BatchIter, ColumnSpec, Layout, Snapshot, Store, StoreError};
 
 /// Rows per scan batch unless set with [`MemoryStore::with_batch_rows`].
 const DEFAULT_BATCH_ROWS: usize = 1000;
@@ -95,6 +95,16 @@ impl Store for MemoryStore {
     }
 
     fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError> {
+        Ok(self.snapshot(id, columns, start, stop)?.batches)
+    }
+
+    fn snapshot(
+        &self,
+        id: &str,
+        columns: &[usize],
+        start: Nanos,
+        stop: Nanos,
+    ) -> Result<Snapshot, StoreError> {
         let series = self.series(id)?;
         let (next, end) = {
             let guard = series.read().unwrap_or_else(PoisonError::into_inner);
@@ -105,8 +115,9 @@ impl Store for MemoryStore {
         // Records are only ever appended, so the index range fixed here is a snapshot.
         let batch_rows = self.batch_rows;
         let columns = columns.to_vec();
+        let count = (end - next) as u64;
         let mut next = next;
-        Ok(Box::new(std::iter::from_fn(move || {
+        let batches = Box::new(std::iter::from_fn(move || {
             if next >= end {
                 return None;
             }
@@ -116,7 +127,8 @@ impl Store for MemoryStore {
             let times = series.times[rows.clone()].to_vec();
             let columns = columns.iter().map(|&c| slice_column(&series.columns[c], rows.clone())).collect();
             Some(Ok(Batch { times, columns }))
-        })))
+        }));
+        Ok(Snapshot { count, batches })
     }
 
     fn append(&self, id: &str, batches: &mut dyn Iterator<Item = Batch>) -> Result<u64, StoreError> {

@@ -29,10 +29,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hapi_core::{Batch, Nanos};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tracing::{debug, info};
 
-use crate::{BatchIter, ColumnSpec, Layout, Store, StoreError};
+use crate::{BatchIter, ColumnSpec, Layout, Snapshot, Store, StoreError};
 
 /// The database file inside the store's directory.
 const FILE_NAME: &str = "hapi.sqlite3";
@@ -45,7 +45,7 @@ const BLOCK_BYTES: usize = 256 * 1024;
 /// ...and holds at most this many records, which is also the largest scan batch.
 const MAX_BLOCK_ROWS: usize = 4096;
 /// Idle reader connections kept for reuse; more are opened on demand.
-const MAX_IDLE_READERS: usize = 4;
+const MAX_IDLE_READERS: usize = 16;
 /// How long a statement waits for a lock (e.g. a checkpoint) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Page cache of the writer, in KiB (SQLite reads negative `cache_size` as KiB).
@@ -149,10 +149,20 @@ impl SqliteStore {
     pub fn with_max_block_rows(dir: &Path, rows: usize) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(FILE_NAME);
-        let writer = Connection::open(&path)?;
-        writer.busy_timeout(BUSY_TIMEOUT)?;
-        // page_size must be set before the first table exists and before WAL is enabled.
-        writer.pragma_update(None, "page_size", PAGE_SIZE)?;
+        match std::fs::metadata(&path) {
+            // We never leave an empty file behind (see `create`), so an empty one is a
+            // store that was truncated: serving it as an empty store would hide the loss.
+            Ok(m) if m.len() == 0 => {
+                return Err(StoreError::Corrupt(format!(
+                    "{} is empty (0 bytes) where a store existed: restore it from a backup, or delete it to start an empty store",
+                    path.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path)?,
+            Err(e) => return Err(e.into()),
+        }
+        let writer = open_existing(&path)?;
         let mode: String = writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Corrupt(format!("cannot enable WAL, journal mode stays {mode}")));
@@ -198,8 +208,7 @@ impl Shared {
         let conn = match pooled {
             Some(conn) => conn,
             None => {
-                let conn = Connection::open(&shared.path)?;
-                conn.busy_timeout(BUSY_TIMEOUT)?;
+                let conn = open_existing(&shared.path)?;
                 conn.pragma_update(None, "query_only", true)?;
                 conn.pragma_update(None, "mmap_size", 0)?;
                 conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
@@ -248,6 +257,55 @@ impl Drop for Reader {
             }
         }
     }
+}
+
+/// Opens the database file, never creating it: a file that vanished while the server
+/// runs is an error, not a new empty store.
+fn open_existing(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// Creates a new store file whole: built under a temporary name, then linked into place,
+/// which fails if another process created it first (then theirs is used). A crash leaves
+/// no file or a complete one, never an empty one.
+fn create(path: &Path) -> Result<(), StoreError> {
+    let tmp = path.with_extension(format!("sqlite3.new-{}", std::process::id()));
+    for leftover in [tmp.clone(), wal_path(&tmp, "-wal"), wal_path(&tmp, "-shm")] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    {
+        let conn = Connection::open(&tmp)?;
+        // page_size must be set before the first table exists and before WAL is enabled.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        // Closing the last connection checkpoints the WAL into the file and removes it.
+        conn.close().map_err(|(_, e)| e)?;
+    }
+    std::fs::File::open(&tmp)?.sync_all()?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            info!(path = %path.display(), "sqlite store created");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn wal_path(db: &Path, suffix: &str) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 fn load_meta(conn: &Connection, id: &str) -> Result<Option<Meta>, StoreError> {
@@ -389,8 +447,18 @@ impl Store for SqliteStore {
     }
 
     fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError> {
-        let reader = Shared::reader(&self.shared)?;
-        Ok(Box::new(scan::Scan::start(reader, &self.shared, id, columns, start, stop)?))
+        Ok(self.snapshot(id, columns, start, stop)?.batches)
+    }
+
+    fn snapshot(
+        &self,
+        id: &str,
+        columns: &[usize],
+        start: Nanos,
+        stop: Nanos,
+    ) -> Result<Snapshot, StoreError> {
+        let scan = self.read(|conn| scan::Scan::start(conn, &self.shared, id, columns, start, stop))?;
+        Ok(Snapshot { count: scan.len(), batches: Box::new(scan) })
     }
 
     fn append(&self, id: &str, batches: &mut dyn Iterator<Item = Batch>) -> Result<u64, StoreError> {

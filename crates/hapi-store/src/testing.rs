@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hapi_core::{Batch, Nanos};
 
-use crate::{BatchIter, Layout, Store, StoreError};
+use crate::{BatchIter, Layout, Snapshot, Store, StoreError};
 
 /// Wraps a store; every scan is counted while alive and, if configured, yields
 /// `Err(StoreError::Injected)` after a number of good batches.
@@ -84,15 +84,26 @@ impl<S: Store> Store for FailingStore<S> {
     }
 
     fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError> {
-        let inner = self.inner.scan(id, columns, start, stop)?;
+        Ok(self.snapshot(id, columns, start, stop)?.batches)
+    }
+
+    fn snapshot(
+        &self,
+        id: &str,
+        columns: &[usize],
+        start: Nanos,
+        stop: Nanos,
+    ) -> Result<Snapshot, StoreError> {
+        let inner = self.inner.snapshot(id, columns, start, stop)?;
         self.probe.started.fetch_add(1, Ordering::SeqCst);
         self.probe.live.fetch_add(1, Ordering::SeqCst);
-        Ok(Box::new(Counted {
-            inner,
+        let batches = Box::new(Counted {
+            inner: inner.batches,
             remaining: self.fail_after,
             done: false,
             live: Arc::clone(&self.probe.live),
-        }))
+        });
+        Ok(Snapshot { count: inner.count, batches })
     }
 
     fn append(&self, id: &str, batches: &mut dyn Iterator<Item = Batch>) -> Result<u64, StoreError> {

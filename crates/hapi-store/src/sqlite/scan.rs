@@ -1,54 +1,82 @@
-//! Scans: a read transaction on a pooled connection, held while the iterator lives, so
-//! every column of every batch comes from one snapshot while appends continue. Each
-//! batch is one block (trimmed at the range edges): one point lookup per requested column
-//! in lockstep, so memory stays at one block per column and unrequested columns are never
-//! read.
+//! Scans: a cursor over record indices fixed when the scan starts. Records are only ever
+//! appended and a stored record never changes, so the indices `next..end` name the same
+//! records for as long as the scan lives: that is its snapshot. Each batch is one block
+//! (trimmed at the range edges), read in its own short read transaction on a pooled
+//! connection: one point lookup per requested column in lockstep, so memory stays at
+//! one block per column, unrequested columns are never read, and a scan whose client
+//! stopped reading holds no connection and no lock (a long-lived read transaction would
+//! also keep SQLite from checkpointing the WAL).
+//!
+//! Every batch is checked before it is yielded: times strictly increasing, inside the
+//! block's key range, inside the requested range, and after the previous batch. A block
+//! that fails is corruption, never data.
 
 use std::sync::Arc;
 
 use hapi_core::{Batch, Nanos};
 use rusqlite::Connection;
 
-use super::{Meta, Reader, Shared, codec, rank, with_block};
+use super::{Meta, Shared, codec, rank, with_block};
 use crate::StoreError;
 
-/// The iterator behind [`crate::SqliteStore`]'s `scan`. Dropping it mid-way rolls the
-/// read transaction back and returns the connection to the pool.
+/// The iterator behind [`crate::SqliteStore`]'s `scan`.
 pub(super) struct Scan {
-    /// `None` once finished: the snapshot is released as soon as the last batch is out.
-    reader: Option<Reader>,
+    shared: Arc<Shared>,
     meta: Arc<Meta>,
     columns: Vec<usize>,
+    range: (Nanos, Nanos),
     /// Index of the next record to yield.
     next: i64,
     /// Index one past the last record to yield.
     end: i64,
+    /// The last time yielded, to check order across batches.
+    last: Option<Nanos>,
+    failed: bool,
 }
 
 impl Scan {
+    /// Fixes the scan's records with `conn`, which is inside a read transaction.
     pub(super) fn start(
-        reader: Reader,
-        shared: &Shared,
+        conn: &Connection,
+        shared: &Arc<Shared>,
         id: &str,
         columns: &[usize],
         start: Nanos,
         stop: Nanos,
     ) -> Result<Scan, StoreError> {
-        let conn = reader.conn();
-        conn.execute_batch("BEGIN")?;
         let meta = shared.meta(conn, id)?;
         meta.layout.check_columns(columns)?;
         let next = rank(conn, &meta, start)?;
-        let end = if stop > start { rank(conn, &meta, stop)? } else { next };
-        Ok(Scan { reader: Some(reader), meta, columns: columns.to_vec(), next, end })
+        let end = if stop > start { rank(conn, &meta, stop)?.max(next) } else { next };
+        Ok(Scan {
+            shared: Arc::clone(shared),
+            meta,
+            columns: columns.to_vec(),
+            range: (start, stop),
+            next,
+            end,
+            last: None,
+            failed: false,
+        })
     }
 
-    /// Ends the read transaction and gives the connection back.
-    fn finish(&mut self) {
-        if let Some(reader) = self.reader.take() {
-            // A failed COMMIT leaves the transaction open; Reader's drop then rolls back.
-            let _ = reader.conn().execute_batch("COMMIT");
-        }
+    /// Records the scan yields in all.
+    pub(super) fn len(&self) -> u64 {
+        (self.end - self.next) as u64
+    }
+
+    fn read(&mut self) -> Result<Batch, StoreError> {
+        let reader = Shared::reader(&self.shared)?;
+        let conn = reader.conn();
+        // One snapshot for the time block and its column blocks: an append may be
+        // extending this very block, and the blocks of one batch must agree.
+        conn.execute_batch("BEGIN")?;
+        let (batch, next) = read_batch(conn, &self.meta, &self.columns, self.next, self.end)?;
+        conn.execute_batch("COMMIT")?;
+        check_times(&batch.times, self.last, self.range, self.next / self.meta.block_rows)?;
+        self.last = batch.times.last().copied().or(self.last);
+        self.next = next;
+        Ok(batch)
     }
 }
 
@@ -56,22 +84,37 @@ impl Iterator for Scan {
     type Item = Result<Batch, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let reader = self.reader.as_ref()?;
-        if self.next >= self.end {
-            self.finish();
+        if self.failed || self.next >= self.end {
             return None;
         }
-        match read_batch(reader.conn(), &self.meta, &self.columns, self.next, self.end) {
-            Ok((batch, next)) => {
-                self.next = next;
-                Some(Ok(batch))
-            }
-            Err(err) => {
-                self.finish();
-                Some(Err(err))
-            }
-        }
+        let out = self.read();
+        self.failed = out.is_err();
+        Some(out)
     }
+}
+
+/// Times of one batch must increase strictly, follow `last`, and lie in `start..stop`.
+fn check_times(
+    times: &[Nanos],
+    last: Option<Nanos>,
+    (start, stop): (Nanos, Nanos),
+    k: i64,
+) -> Result<(), StoreError> {
+    let (Some(&first), Some(&end)) = (times.first(), times.last()) else {
+        return Err(StoreError::Corrupt(format!(
+            "block {k} yielded no records where the index promised some"
+        )));
+    };
+    if last.is_some_and(|l| first <= l) || first < start || end >= stop {
+        return Err(StoreError::Corrupt(format!("block {k} holds times outside its place in the series")));
+    }
+    if let Some(i) = times.windows(2).position(|w| w[0] >= w[1]) {
+        return Err(StoreError::Corrupt(format!(
+            "block {k}: record {} is not after the one before it",
+            i + 1
+        )));
+    }
+    Ok(())
 }
 
 /// Records `next..end` that lie in the block holding `next`, and the index after them.
@@ -93,6 +136,10 @@ fn read_batch(
                 rows.end
             )));
         }
+        // The block's key must name its first record (the index seeks rely on it).
+        if n == 0 || codec::time_at(data, 0) != t0 {
+            return Err(StoreError::Corrupt(format!("block {k} does not start at its key time")));
+        }
         Ok((codec::get_times(data, rows.clone()), n, t0))
     })?;
     let columns = columns
@@ -112,4 +159,22 @@ fn read_batch(
         })
         .collect::<Result<_, _>>()?;
     Ok((Batch { times, columns }, first + rows.end as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_times;
+
+    #[test]
+    fn out_of_order_or_out_of_range_times_are_corruption() {
+        let range = (0, 100);
+        assert!(check_times(&[1, 2, 3], None, range, 0).is_ok());
+        assert!(check_times(&[1, 2, 3], Some(0), range, 0).is_ok());
+        assert!(check_times(&[1, 3, 2], None, range, 0).is_err(), "not increasing");
+        assert!(check_times(&[1, 1], None, range, 0).is_err(), "repeated");
+        assert!(check_times(&[5, 6], Some(5), range, 0).is_err(), "not after the previous batch");
+        assert!(check_times(&[-1, 6], None, range, 0).is_err(), "before the range");
+        assert!(check_times(&[6, 100], None, range, 0).is_err(), "at the exclusive stop");
+        assert!(check_times(&[], None, range, 0).is_err(), "empty where records were promised");
+    }
 }

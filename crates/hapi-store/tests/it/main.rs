@@ -3,6 +3,7 @@
 mod append;
 mod common;
 mod concurrent;
+mod corrupt;
 mod failing;
 mod oracle;
 mod ranges;
