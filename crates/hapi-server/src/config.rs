@@ -43,6 +43,86 @@ pub struct FileConfig {
     /// Access control; without it the server is protected by the built-in issuer.
     #[serde(default)]
     pub auth: AuthFileConfig,
+    /// Connections, timeouts and stream caps.
+    #[serde(default)]
+    pub server: ServerFileConfig,
+}
+
+/// `[server]`: what one client may hold of the server, and how long it may stall.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFileConfig {
+    /// Open connections in all (default 4096; at most the open-file limit less a reserve).
+    pub max_connections: Option<usize>,
+    /// Open connections from one address (default 256).
+    pub max_connections_per_address: Option<usize>,
+    /// Seconds a request's header may take to arrive, counted from the connection's
+    /// start or the end of the previous response; so it is also the keep-alive idle
+    /// timeout (default 15).
+    pub header_timeout: Option<u64>,
+    /// Seconds a response may wait for a client that stopped reading before the
+    /// connection is dropped (default 60).
+    pub send_timeout: Option<u64>,
+    /// Concurrent `/data` streams in all (default 256).
+    pub max_streams: Option<usize>,
+    /// Concurrent `/data` streams of one client: an identity, or an address when
+    /// anonymous (default 16).
+    pub max_streams_per_client: Option<usize>,
+    /// Seconds running responses may take to finish after SIGTERM (default 30).
+    pub shutdown_grace: Option<u64>,
+}
+
+/// `[server]`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Open connections in all.
+    pub max_connections: usize,
+    /// Open connections from one address.
+    pub max_connections_per_address: usize,
+    /// Header read and keep-alive idle timeout.
+    pub header_timeout: std::time::Duration,
+    /// How long a write may wait for the client.
+    pub send_timeout: std::time::Duration,
+    /// Concurrent `/data` streams in all.
+    pub max_streams: usize,
+    /// Concurrent `/data` streams per client.
+    pub max_streams_per_client: usize,
+    /// Time for running responses after SIGTERM.
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        server_settings(&ServerFileConfig::default()).unwrap_or_else(|_| unreachable!("defaults are valid"))
+    }
+}
+
+fn server_settings(s: &ServerFileConfig) -> Result<ServerSettings> {
+    fn count(v: Option<usize>, default: usize, key: &str) -> Result<usize> {
+        match v.unwrap_or(default) {
+            n @ 1..=1_000_000 => Ok(n),
+            n => bail!("[server] {key} = {n} is out of range (1 to 1000000)"),
+        }
+    }
+    fn secs(v: Option<u64>, default: u64, key: &str) -> Result<std::time::Duration> {
+        match v.unwrap_or(default) {
+            n @ 1..=86_400 => Ok(std::time::Duration::from_secs(n)),
+            n => bail!("[server] {key} = {n} is out of range (1 to 86400 seconds)"),
+        }
+    }
+    Ok(ServerSettings {
+        max_connections: count(s.max_connections, 4096, "max_connections")?,
+        max_connections_per_address: count(
+            s.max_connections_per_address,
+            256,
+            "max_connections_per_address",
+        )?,
+        header_timeout: secs(s.header_timeout, 15, "header_timeout")?,
+        send_timeout: secs(s.send_timeout, 60, "send_timeout")?,
+        max_streams: count(s.max_streams, 256, "max_streams")?,
+        max_streams_per_client: count(s.max_streams_per_client, 16, "max_streams_per_client")?,
+        shutdown_grace: secs(s.shutdown_grace, 30, "shutdown_grace")?,
+    })
 }
 
 /// How callers prove who they are.
@@ -233,6 +313,8 @@ pub struct Config {
     pub datasets: Vec<DatasetSpec>,
     /// Access control, checked.
     pub auth: AuthSettings,
+    /// Connection and stream limits.
+    pub server: ServerSettings,
 }
 
 /// `[auth]`, checked.
@@ -370,7 +452,8 @@ pub fn from_file(file: FileConfig, base: &Path, overrides: &Overrides) -> Result
 
     let about = about_json(file.about)?;
     let auth = auth_settings(file.auth, listen, &path_prefix, &data_dir)?;
-    Ok(Config { listen, data_dir, path_prefix, about, datasets, auth })
+    let server = server_settings(&file.server)?;
+    Ok(Config { listen, data_dir, path_prefix, about, datasets, auth, server })
 }
 
 fn dataset(d: DatasetConfig, base: &Path, server: Limits) -> Result<DatasetSpec> {

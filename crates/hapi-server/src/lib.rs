@@ -9,7 +9,9 @@ pub mod demo;
 pub mod error;
 pub mod ingest;
 pub mod routes;
+pub mod server;
 pub mod state;
+pub mod streams;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,7 +21,8 @@ pub use routes::app;
 pub use state::AppState;
 
 /// Serves until `shutdown` resolves, refreshing dataset extents every second so
-/// that appends by another process (`hapi-server ingest`) show in `stopDate`.
+/// that appends by another process (`hapi-server ingest`) show in `stopDate`. Then
+/// running responses get the configured grace time to finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
@@ -41,7 +44,8 @@ pub async fn serve(
             }
         })
     };
-    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let limits = state.server;
+    let result = server::run(listener, app(state), limits, shutdown).await;
     refresher.abort();
     result
 }

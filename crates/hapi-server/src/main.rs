@@ -188,6 +188,22 @@ fn print_access_help(config: &Config, addr: std::net::SocketAddr) {
     eprintln!("{text}");
 }
 
+/// SIGTERM (systemd, orchestrators) or Ctrl-C: stop accepting and drain.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -211,10 +227,7 @@ fn main() -> Result<()> {
                 let addr = listener.local_addr()?;
                 tracing::info!(url = %format!("http://{addr}{}/hapi", config.path_prefix), "serving");
                 print_access_help(&config, addr);
-                hapi_server::serve(listener, state, async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+                hapi_server::serve(listener, state, stop_signal()).await?;
                 Ok(())
             })
         }

@@ -14,7 +14,8 @@ use hapi_store::{Layout, Store, StoreError};
 use serde_json::{Map, Value};
 
 use crate::auth::Auth;
-use crate::config::{Config, DatasetSpec, Limits};
+use crate::config::{Config, DatasetSpec, Limits, ServerSettings};
+use crate::streams::StreamGate;
 
 /// Shared state, cloned into every handler as an `Arc`.
 #[derive(Debug)]
@@ -32,6 +33,10 @@ pub struct AppState {
     pub loaded: SystemTime,
     /// Access control.
     pub auth: Auth,
+    /// Connection and stream limits.
+    pub server: ServerSettings,
+    /// Caps on concurrent `/data` streams.
+    pub streams: StreamGate,
 }
 
 /// One dataset: its validated metadata and what the store says about it now.
@@ -91,6 +96,8 @@ impl AppState {
             prefix: config.path_prefix.clone(),
             loaded,
             auth,
+            server: config.server,
+            streams: StreamGate::new(config.server.max_streams, config.server.max_streams_per_client),
         };
         state.add_data_test();
         Ok(state)

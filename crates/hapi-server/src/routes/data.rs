@@ -1,9 +1,10 @@
-//! `/hapi/data`: validate everything, check the limits, pull the first batch,
-//! and only then commit the status line and stream the rest.
+//! `/hapi/data`: validate everything, check the limits, encode the first chunk, and
+//! only then commit the status line and stream the rest.
 //!
-//! The store is blocking (SQLite), so one blocking task per response scans and
-//! encodes, and hands chunks of about [`CHUNK`] bytes to hyper through a bounded
-//! channel: memory per response stays constant and a slow client slows the scan.
+//! The store is blocking (SQLite), so each chunk of about [`CHUNK`] bytes is read and
+//! encoded in one short blocking task, started when hyper asks for the next chunk. A
+//! client that stops reading therefore holds no thread and no store connection: only
+//! its encoder state and the chunk hyper is writing (see ARCHITECTURE.md, "Memory").
 
 use std::io;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::time::Instant;
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -19,29 +20,21 @@ use futures::StreamExt;
 use hapi_core::encode::{Encoder, Format};
 use hapi_core::request::{self, DataRequest};
 use hapi_core::{HAPI_VERSION, HapiStatus, StatusError, duration};
+use hapi_store::BatchIter;
 use serde_json::{Map, Value, json};
-use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, reason_phrase};
 use crate::state::{AppState, Dataset, fmt_time, max_records};
+use crate::streams::{Busy, ClientKey, StreamPermit};
 
 /// Bytes handed to hyper at a time.
 const CHUNK: usize = 128 * 1024;
-/// Chunks buffered between the scan and the socket.
-const QUEUE: usize = 4;
-
-/// What the producer reports before the first byte is committed.
-enum Start {
-    /// No records: 1201 with this (possibly empty) body.
-    Empty(Vec<u8>),
-    /// The first chunk; the rest follows on the channel.
-    Stream(Vec<u8>),
-}
+/// Seconds a refused stream is told to wait.
+const RETRY_AFTER_SECS: u64 = 2;
 
 /// One audit line per `/data` request: who, what, how it ended (never a credential).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Audit {
     who: String,
     client: String,
@@ -80,6 +73,7 @@ pub(crate) async fn data(
     Extension(caller): Extension<Caller>,
     method: Method,
     RawQuery(q): RawQuery,
+    req: Request,
 ) -> Result<Response, ApiError> {
     let mut audit = Audit {
         who: caller.who().to_owned(),
@@ -92,41 +86,80 @@ pub(crate) async fn data(
         t0: Instant::now(),
     };
     let checked = check(&st, &caller, q.as_deref(), &mut audit);
-    let (index, req) = match checked {
+    let (index, req_data) = match checked {
         Ok(v) => v,
         Err(e) => {
             audit.log(e.0.status.code(), 0, true);
             return Err(e);
         }
     };
-    if method == Method::HEAD {
-        // Same headers as GET, without opening the store (REQ-009, P-33).
-        return Ok(stream_response(req.format, HapiStatus::Ok, Body::empty()));
-    }
-
-    let (start_tx, start_rx) = oneshot::channel();
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let format = req.format;
+    let format = req_data.format;
+    let head = method == Method::HEAD;
+    // HEAD answers what GET would (1201, 1408, ...) without holding a stream slot.
+    let permit = if head {
+        None
+    } else {
+        let key = client_key(&caller, req.extensions());
+        match st.streams.try_acquire(key) {
+            Ok(p) => Some(p),
+            Err(busy) => {
+                audit.log(429, 0, true);
+                return Ok(too_many_streams(busy));
+            }
+        }
+    };
     let state = st.clone();
-    let audit = Arc::new(audit);
-    let a = audit.clone();
-    tokio::task::spawn_blocking(move || produce(&state.datasets[index], &state, &req, start_tx, &tx, &a));
-    match start_rx.await {
-        Ok(Ok(Start::Empty(body))) => {
-            audit.log(HapiStatus::NoData.code(), body.len() as u64, true);
-            Ok(stream_response(format, HapiStatus::NoData, Body::from(body)))
+    let started =
+        tokio::task::spawn_blocking(move || Producer::start(state, index, req_data, audit, permit, head))
+            .await
+            .map_err(|e| ApiError::internal(HapiStatus::Internal, &e))??;
+    Ok(match started {
+        Start::Head(status) => stream_response(format, status, Body::empty()),
+        Start::Empty(body) => stream_response(format, HapiStatus::NoData, Body::from(body)),
+        Start::Stream(first, producer) => {
+            let rest = futures::stream::try_unfold(producer, |mut p| async move {
+                if p.done {
+                    return Ok(None);
+                }
+                let (p, chunk) = tokio::task::spawn_blocking(move || {
+                    let chunk = p.next_chunk();
+                    (p, chunk)
+                })
+                .await
+                .map_err(io::Error::other)?;
+                Ok(chunk?.map(|c| (c, p)))
+            });
+            let body = futures::stream::once(async move { Ok::<_, io::Error>(first) }).chain(rest);
+            stream_response(format, HapiStatus::Ok, Body::from_stream(body))
         }
-        Ok(Ok(Start::Stream(first))) => {
-            let rest = ReceiverStream::new(rx);
-            let body = futures::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest);
-            Ok(stream_response(format, HapiStatus::Ok, Body::from_stream(body)))
-        }
-        Ok(Err(e)) => {
-            audit.log(e.0.status.code(), 0, true);
-            Err(e)
-        }
-        Err(_) => Err(ApiError::internal(HapiStatus::Internal, &"data producer ended without a word")),
+    })
+}
+
+/// Who a stream counts against: the identity, else the peer's address.
+fn client_key(caller: &Caller, ext: &axum::http::Extensions) -> ClientKey {
+    match &caller.0 {
+        Some(id) => ClientKey::Identity(id.subject.clone(), caller.client().to_owned()),
+        None => crate::server::peer(ext).map_or(ClientKey::Unknown, |a| ClientKey::Address(a.ip())),
     }
+}
+
+/// HTTP 429 with `Retry-After` and a HAPI body saying which cap is full.
+fn too_many_streams(busy: Busy) -> Response {
+    let (status, why) = match busy {
+        Busy::Client(n) => (
+            HapiStatus::BadRequest,
+            format!("this client already runs {n} /data responses, the most allowed at once"),
+        ),
+        Busy::Server(n) => {
+            (HapiStatus::Internal, format!("the server already runs {n} /data responses, its most at once"))
+        }
+    };
+    let e = StatusError::with(status, format!("{why}; retry after {RETRY_AFTER_SECS} s"));
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, crate::error::status_body(&e)).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    r
 }
 
 /// Every check before any work: names, dataset and the caller's right to it, parameters,
@@ -164,101 +197,147 @@ fn stream_response(format: Format, status: HapiStatus, body: Body) -> Response {
     r
 }
 
-/// Runs on a blocking thread: limits, scan, encode, send.
-fn produce(
-    ds: &Dataset,
-    st: &AppState,
-    req: &DataRequest,
-    start: oneshot::Sender<Result<Start, ApiError>>,
-    tx: &mpsc::Sender<Result<Bytes, io::Error>>,
-    audit: &Audit,
-) {
-    let info = &ds.spec.info;
-    let id = info.id.as_str();
-    let count = match st.store.count(id, req.start, req.stop) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = start.send(Err(ApiError::internal(HapiStatus::Internal, &e)));
-            return;
-        }
-    };
-    let mut enc = Encoder::new(req.format, info, &req.selection);
-    let status = if count == 0 { HapiStatus::NoData } else { HapiStatus::Ok };
-    let mut buf = Vec::with_capacity(CHUNK + CHUNK / 4);
-    if req.header || req.format == Format::Json {
-        enc.header(&header_json(ds, req, status), &mut buf);
-    }
-    if let Err(e) = check_limits(ds, st, req, count, enc.record_bound() as u64, buf.len() as u64) {
-        let _ = start.send(Err(e));
-        return;
-    }
-    if count == 0 {
-        enc.finish(&mut buf);
-        let _ = start.send(Ok(Start::Empty(buf)));
-        return;
-    }
-    let columns: Vec<usize> = req.selection[1..].iter().map(|i| i - 1).collect();
-    let mut batches = match st.store.scan(id, &columns, req.start, req.stop) {
-        Ok(it) => it,
-        Err(e) => {
-            let _ = start.send(Err(ApiError::internal(HapiStatus::Internal, &e)));
-            return;
-        }
-    };
-    // The first batch decides the status line: a failure here is still a clean 1500.
-    match batches.next() {
-        Some(Ok(b)) => enc.batch(&b, &mut buf),
-        Some(Err(e)) => {
-            let _ = start.send(Err(ApiError::internal(HapiStatus::Internal, &e)));
-            return;
-        }
-        None => {}
-    }
-    // `start` is taken when the first chunk goes out: until then a failure can still
-    // be a clean 1500; after it only an aborted connection tells the client (REQ-210).
-    let mut start = Some(start);
-    let sent = std::cell::Cell::new(0u64);
-    let send = |start: &mut Option<oneshot::Sender<_>>, chunk: Vec<u8>| -> bool {
-        sent.set(sent.get() + chunk.len() as u64);
-        let ok = match start.take() {
-            Some(s) => s.send(Ok(Start::Stream(chunk))).is_ok(),
-            None => tx.blocking_send(Ok(Bytes::from(chunk))).is_ok(),
+/// What the first blocking task decides before the status line is committed.
+enum Start {
+    /// HEAD: the status GET would give.
+    Head(HapiStatus),
+    /// No records: 1201 with this (possibly empty) body.
+    Empty(Vec<u8>),
+    /// The first chunk, and the producer of the rest.
+    Stream(Bytes, Box<Producer>),
+}
+
+/// One response's scan and encoder, moved into a blocking task for each chunk.
+struct Producer {
+    enc: Encoder,
+    batches: BatchIter,
+    buf: Vec<u8>,
+    audit: Audit,
+    dataset: String,
+    sent: u64,
+    /// The last chunk is out (or the stream failed): nothing more to produce.
+    done: bool,
+    /// The audit line is written.
+    logged: bool,
+    _permit: Option<StreamPermit>,
+}
+
+impl Producer {
+    /// Limits, then the first chunk: every failure here is still a clean HAPI error.
+    fn start(
+        st: Arc<AppState>,
+        index: usize,
+        req: DataRequest,
+        audit: Audit,
+        permit: Option<StreamPermit>,
+        head: bool,
+    ) -> Result<Start, ApiError> {
+        let ds = &st.datasets[index];
+        let info = &ds.spec.info;
+        let columns: Vec<usize> = req.selection[1..].iter().map(|i| i - 1).collect();
+        let fail = |e: &dyn std::fmt::Display, audit: &Audit| {
+            audit.log(HapiStatus::Internal.code(), 0, true);
+            ApiError::internal(HapiStatus::Internal, e)
         };
-        if !ok {
-            audit.log(HapiStatus::Ok.code(), sent.get(), false);
+        // One snapshot decides the limits and is what streams (REQ-145's 1408 before any byte).
+        let snapshot = match st.store.snapshot(&info.id, &columns, req.start, req.stop) {
+            Ok(s) => s,
+            Err(e) => return Err(fail(&e, &audit)),
+        };
+        let count = snapshot.count;
+        let status = if count == 0 { HapiStatus::NoData } else { HapiStatus::Ok };
+        let mut enc = Encoder::new(req.format, info, &req.selection);
+        let mut buf = Vec::with_capacity(CHUNK + CHUNK / 4);
+        if req.header || req.format == Format::Json {
+            enc.header(&header_json(ds, &req, status), &mut buf);
         }
-        ok
-    };
-    for b in batches {
-        match b {
-            Ok(b) => {
-                enc.batch(&b, &mut buf);
-                if buf.len() >= CHUNK
-                    && !send(&mut start, std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + CHUNK / 4)))
-                {
-                    return; // the client went away: dropping the scan is all there is to do
-                }
-            }
+        if let Err(e) = check_limits(ds, &st, &req, count, enc.record_bound() as u64, buf.len() as u64) {
+            audit.log(e.0.status.code(), 0, true);
+            return Err(e);
+        }
+        if head {
+            audit.log(status.code(), 0, true);
+            return Ok(Start::Head(status));
+        }
+        if count == 0 {
+            enc.finish(&mut buf);
+            audit.log(status.code(), buf.len() as u64, true);
+            return Ok(Start::Empty(buf));
+        }
+        let mut p = Producer {
+            enc,
+            batches: snapshot.batches,
+            buf,
+            audit,
+            dataset: info.id.clone(),
+            sent: 0,
+            done: false,
+            logged: false,
+            _permit: permit,
+        };
+        match p.fill() {
+            Ok(()) => {}
             Err(e) => {
-                if let Some(s) = start.take() {
-                    let _ = s.send(Err(ApiError::internal(HapiStatus::Internal, &e)));
-                    return;
-                }
-                tracing::error!(dataset = id, error = %e, "data stream failed after the first byte");
-                if !buf.is_empty() && !send(&mut start, std::mem::take(&mut buf)) {
-                    return;
-                }
-                audit.log(HapiStatus::Internal.code(), sent.get(), false);
-                let _ = tx.blocking_send(Err(io::Error::other("store failed mid-stream")));
-                return;
+                p.logged = true;
+                return Err(fail(&e, &p.audit));
             }
         }
+        let first = p.take();
+        Ok(Start::Stream(first, Box::new(p)))
     }
-    enc.finish(&mut buf);
-    if (!buf.is_empty() || start.is_some()) && !send(&mut start, buf) {
-        return;
+
+    /// Encodes batches until a chunk is full or the scan ends (then the trailer too).
+    fn fill(&mut self) -> Result<(), hapi_store::StoreError> {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(CHUNK + CHUNK / 4);
+        }
+        while self.buf.len() < CHUNK {
+            match self.batches.next() {
+                Some(b) => self.enc.batch(&b?, &mut self.buf),
+                None => {
+                    self.enc.finish(&mut self.buf);
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
-    audit.log(HapiStatus::Ok.code(), sent.get(), true);
+
+    /// The encoded bytes so far; the buffer is allocated again only when needed, so a
+    /// stalled stream holds just the chunk hyper is writing.
+    fn take(&mut self) -> Bytes {
+        let chunk = std::mem::take(&mut self.buf);
+        self.sent += chunk.len() as u64;
+        if self.done {
+            self.logged = true;
+            self.audit.log(HapiStatus::Ok.code(), self.sent, true);
+        }
+        Bytes::from(chunk)
+    }
+
+    /// The next chunk, `None` at the end; an error after the first byte aborts the
+    /// connection (REQ-210: never a clean end after a failure).
+    fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        if let Err(e) = self.fill() {
+            tracing::error!(dataset = %self.dataset, kind = ?e.kind(), error = %e, "data stream failed after the first byte");
+            self.done = true;
+            self.logged = true;
+            self.audit.log(HapiStatus::Internal.code(), self.sent, false);
+            return Err(io::Error::other("store failed mid-stream"));
+        }
+        let chunk = self.take();
+        Ok((!chunk.is_empty()).then_some(chunk))
+    }
+}
+
+impl Drop for Producer {
+    /// A client that went away: the response ends incomplete.
+    fn drop(&mut self) {
+        if !self.logged {
+            self.audit.log(HapiStatus::Ok.code(), self.sent, false);
+        }
+    }
 }
 
 /// The info header of a data response (REQ-200/201): the subset info plus `format` and this request's status.

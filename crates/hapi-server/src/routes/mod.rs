@@ -1,6 +1,7 @@
 //! The router: which path goes to which handler, and the layers every response passes.
 
 mod data;
+mod health;
 pub(crate) mod landing;
 mod meta;
 
@@ -42,6 +43,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state.clone());
+    // Probes are public: merged after the auth layer, which covers only the routes above.
+    let probes: Router = Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .with_state(state.clone());
+    let hapi = hapi.merge(probes);
     let router = if state.prefix.is_empty() {
         hapi
     } else {

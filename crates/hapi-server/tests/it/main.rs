@@ -2,12 +2,14 @@
 
 mod auth;
 mod cli;
+mod connections;
 mod crash;
 mod demo;
 mod ingest;
 mod limits;
 mod oidc;
 mod robustness;
+mod slow_clients;
 mod spec_table;
 mod streaming;
 mod support;
