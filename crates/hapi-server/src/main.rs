@@ -188,6 +188,9 @@ fn print_access_help(config: &Config, addr: std::net::SocketAddr) {
     eprintln!("{text}");
 }
 
+/// Threads for blocking work (store reads, encoding, password hashes).
+const BLOCKING_THREADS: usize = 64;
+
 /// SIGTERM (systemd, orchestrators) or Ctrl-C: stop accepting and drain.
 async fn stop_signal() {
     #[cfg(unix)]
@@ -211,9 +214,16 @@ fn main() -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for people: files and journald get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Runtime::new()?;
+    // Blocking tasks are short (one chunk, one hash check), so a few dozen threads keep
+    // two cores busy; tokio's default of 512 only adds stacks and allocator arenas.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()?;
     match cli.command {
         Command::Serve { common, listen } => {
             let config = load(&common, listen)?;

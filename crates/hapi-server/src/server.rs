@@ -36,6 +36,9 @@ use tower::ServiceExt;
 
 use crate::config::ServerSettings;
 
+/// hyper's buffer limit (bytes): a request header must fit, and a response queues at
+/// most one chunk past it.
+const WRITE_BUFFER: usize = 32 * 1024;
 /// File descriptors kept free for the store, key files and logs.
 const FD_RESERVE: usize = 64;
 
@@ -52,7 +55,12 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     let mut conns = JoinSet::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        // hyper pulls body chunks while its write queue is below this: kept small, a
+        // stalled stream holds one chunk, not three. It also caps a request's header.
+        .max_buf_size(WRITE_BUFFER);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         while conns.try_join_next().is_some() {}

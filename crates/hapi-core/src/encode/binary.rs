@@ -1,5 +1,7 @@
 //! HAPI binary (REQ-180..185): fixed-size little-endian records with no separators.
 
+use std::ops::Range;
+
 use super::ColSpec;
 use super::timecache::TimeWriter;
 use crate::batch::{Batch, Column};
@@ -26,8 +28,8 @@ pub(super) fn record_size(time_len: usize, cols: &[ColSpec]) -> usize {
     time_len + values
 }
 
-pub(super) fn write(tw: &mut TimeWriter, b: &Batch, rows: usize, out: &mut Vec<u8>) {
-    for r in 0..rows {
+pub(super) fn write(tw: &mut TimeWriter, b: &Batch, rows: Range<usize>, out: &mut Vec<u8>) {
+    for r in rows {
         tw.write(b.times[r], out);
         for col in &b.columns {
             match col {

@@ -1,6 +1,8 @@
 //! HAPI csv (REQ-170..175): one `\n`-terminated line per record, no header row,
 //! arrays unrolled, RFC 4180 quoting for strings only.
 
+use std::ops::Range;
+
 use super::timecache::TimeWriter;
 use super::{ColSpec, DOUBLE_MAX, DoubleFill, INTEGER_MAX, unpad};
 use crate::batch::{Batch, Column};
@@ -27,10 +29,10 @@ pub(super) fn record_bound(time_len: usize, cols: &[ColSpec]) -> usize {
     time_len + 1 + values
 }
 
-pub(super) fn write(tw: &mut TimeWriter, cols: &[ColSpec], b: &Batch, rows: usize, out: &mut Vec<u8>) {
+pub(super) fn write(tw: &mut TimeWriter, cols: &[ColSpec], b: &Batch, rows: Range<usize>, out: &mut Vec<u8>) {
     let mut num = zmij::Buffer::new();
     let mut int = itoa::Buffer::new();
-    for r in 0..rows {
+    for r in rows {
         tw.write(b.times[r], out);
         for (spec, col) in cols.iter().zip(&b.columns) {
             match col {

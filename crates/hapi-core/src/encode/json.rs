@@ -1,6 +1,8 @@
 //! HAPI json (REQ-190..193): the info header object with `data` as its last key,
 //! one record per line, array parameters nested to the depth of their `size`.
 
+use std::ops::Range;
+
 use serde_json::{Map, Value};
 
 use super::timecache::TimeWriter;
@@ -46,13 +48,13 @@ pub(super) fn write(
     tw: &mut TimeWriter,
     cols: &[ColSpec],
     b: &Batch,
-    rows: usize,
+    rows: Range<usize>,
     mut wrote: bool,
     out: &mut Vec<u8>,
 ) {
     let mut num = zmij::Buffer::new();
     let mut int = itoa::Buffer::new();
-    for r in 0..rows {
+    for r in rows {
         // Records go one per line; the first follows `"data":[` on its own line too.
         out.extend_from_slice(if wrote { b",\n[\"" } else { b"\n[\"" });
         wrote = true;

@@ -10,6 +10,8 @@ mod csv;
 mod json;
 mod timecache;
 
+use std::ops::Range;
+
 use serde_json::{Map, Value};
 
 use crate::batch::Batch;
@@ -169,20 +171,28 @@ impl Encoder {
     /// Appends the records of `b`, whose columns are exactly the selected non-time
     /// parameters in order.
     pub fn batch(&mut self, b: &Batch, out: &mut Vec<u8>) {
+        self.rows(b, 0..b.times.len(), out);
+    }
+
+    /// Appends records `rows` of `b` (clamped to the records every column holds), so a
+    /// caller can cut output into chunks of about the size it wants.
+    pub fn rows(&mut self, b: &Batch, rows: Range<usize>, out: &mut Vec<u8>) {
         // A short column would make the row-major walk index past its end: write only
         // the records every column holds (they always agree for a well-formed batch).
         debug_assert_eq!(b.columns.len(), self.cols.len(), "batch columns differ from the selection");
-        let rows = b.columns.iter().map(|c| c.rows()).fold(b.times.len(), usize::min);
-        debug_assert_eq!(rows, b.times.len(), "a column has fewer records than the times");
+        let held = b.columns.iter().map(|c| c.rows()).fold(b.times.len(), usize::min);
+        debug_assert_eq!(held, b.times.len(), "a column has fewer records than the times");
+        let rows = rows.start.min(held)..rows.end.min(held);
         // The bound is a worst case (a string of control characters is 6 bytes per byte in
         // json), so cap the reservation and let the Vec grow in the rare case it must.
-        out.reserve(rows.saturating_mul(self.bound).min(RESERVE_CAP));
+        out.reserve(rows.len().saturating_mul(self.bound).min(RESERVE_CAP));
+        let wrote = !rows.is_empty();
         match self.format {
             Format::Csv => csv::write(&mut self.times, &self.cols, b, rows, out),
             Format::Binary => binary::write(&mut self.times, b, rows, out),
             Format::Json => {
                 json::write(&mut self.times, &self.cols, b, rows, self.wrote_record, out);
-                self.wrote_record |= rows > 0;
+                self.wrote_record |= wrote;
             }
         }
     }

@@ -551,6 +551,34 @@ fn empty_batches_write_nothing() {
     assert!(text.contains("\"data\":[\n[\"2020-01-01T00:00:00.000Z\",1.5,"), "{text}");
 }
 
+/// Cutting a batch into row ranges (how the server sizes its chunks) writes the same
+/// bytes as the whole batch, in every format.
+#[test]
+fn row_ranges_write_what_the_whole_batch_writes() {
+    let info = fixture();
+    let selection = all_params(&info);
+    let rows = fixture_rows();
+    let batch = fixture_batch(&rows);
+    let n = batch.times.len();
+    for format in Format::ALL {
+        let whole = encode(format, &info, &selection, std::slice::from_ref(&batch), true);
+        for step in 1..=n {
+            let mut enc = Encoder::new(format, &info, &selection);
+            let mut out = Vec::new();
+            enc.header(&header_map(format), &mut out);
+            let mut at = 0;
+            while at < n {
+                enc.rows(&batch, at..(at + step).min(n), &mut out);
+                at += step;
+            }
+            // Ranges past the end write nothing.
+            enc.rows(&batch, n..n + 3, &mut out);
+            enc.finish(&mut out);
+            assert_eq!(out, whole, "{format:?} in steps of {step}");
+        }
+    }
+}
+
 fn arb_row() -> impl Strategy<Value = (f64, i32, String, [f64; 3], [i32; 6], [String; 2])> {
     // Characters that stress quoting and escaping: quotes, separators, controls, multibyte.
     let text = |n| {

@@ -17,6 +17,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
+use hapi_core::Batch;
 use hapi_core::encode::{Encoder, Format};
 use hapi_core::request::{self, DataRequest};
 use hapi_core::{HAPI_VERSION, HapiStatus, StatusError, duration};
@@ -95,28 +96,26 @@ pub(crate) async fn data(
     };
     let format = req_data.format;
     let head = method == Method::HEAD;
-    // HEAD answers what GET would (1201, 1408, ...) without holding a stream slot.
-    let permit = if head {
-        None
-    } else {
-        let key = client_key(&caller, req.extensions());
-        match st.streams.try_acquire(key) {
-            Ok(p) => Some(p),
-            Err(busy) => {
-                audit.log(429, 0, true);
-                return Ok(too_many_streams(busy));
-            }
-        }
-    };
     let state = st.clone();
-    let started =
-        tokio::task::spawn_blocking(move || Producer::start(state, index, req_data, audit, permit, head))
-            .await
-            .map_err(|e| ApiError::internal(HapiStatus::Internal, &e))??;
+    let started = tokio::task::spawn_blocking(move || Producer::start(state, index, req_data, audit, head))
+        .await
+        .map_err(|e| ApiError::internal(HapiStatus::Internal, &e))??;
     Ok(match started {
         Start::Head(status) => stream_response(format, status, Body::empty()),
         Start::Empty(body) => stream_response(format, HapiStatus::NoData, Body::from(body)),
-        Start::Stream(first, producer) => {
+        Start::Stream(first, mut producer) => {
+            // Only a response longer than one chunk holds a stream slot: the caps bound
+            // what stays in memory, and a one-chunk answer is done at once.
+            if !producer.done {
+                match st.streams.try_acquire(client_key(&caller, req.extensions())) {
+                    Ok(permit) => producer.permit = Some(permit),
+                    Err(busy) => {
+                        producer.logged = true;
+                        producer.audit.log(429, 0, true);
+                        return Ok(too_many_streams(busy));
+                    }
+                }
+            }
             let rest = futures::stream::try_unfold(producer, |mut p| async move {
                 if p.done {
                     return Ok(None);
@@ -211,6 +210,10 @@ enum Start {
 struct Producer {
     enc: Encoder,
     batches: BatchIter,
+    /// The batch being encoded and the next row of it.
+    current: Option<(Batch, usize)>,
+    /// Rows encoded at a time: about a quarter chunk, so a chunk overshoots little.
+    step: usize,
     buf: Vec<u8>,
     audit: Audit,
     dataset: String,
@@ -219,7 +222,8 @@ struct Producer {
     done: bool,
     /// The audit line is written.
     logged: bool,
-    _permit: Option<StreamPermit>,
+    /// The stream's place under the caps, held until the stream ends.
+    permit: Option<StreamPermit>,
 }
 
 impl Producer {
@@ -229,7 +233,6 @@ impl Producer {
         index: usize,
         req: DataRequest,
         audit: Audit,
-        permit: Option<StreamPermit>,
         head: bool,
     ) -> Result<Start, ApiError> {
         let ds = &st.datasets[index];
@@ -247,11 +250,14 @@ impl Producer {
         let count = snapshot.count;
         let status = if count == 0 { HapiStatus::NoData } else { HapiStatus::Ok };
         let mut enc = Encoder::new(req.format, info, &req.selection);
-        let mut buf = Vec::with_capacity(CHUNK + CHUNK / 4);
+        let bound = enc.record_bound();
+        // A small answer gets a small buffer; a large one, a chunk and some room.
+        let mut buf =
+            Vec::with_capacity(count.saturating_mul(bound as u64).min(CHUNK as u64 * 5 / 4) as usize);
         if req.header || req.format == Format::Json {
             enc.header(&header_json(ds, &req, status), &mut buf);
         }
-        if let Err(e) = check_limits(ds, &st, &req, count, enc.record_bound() as u64, buf.len() as u64) {
+        if let Err(e) = check_limits(ds, &st, &req, count, bound as u64, buf.len() as u64) {
             audit.log(e.0.status.code(), 0, true);
             return Err(e);
         }
@@ -267,13 +273,15 @@ impl Producer {
         let mut p = Producer {
             enc,
             batches: snapshot.batches,
+            current: None,
+            step: (CHUNK / 4 / bound.max(1)).clamp(1, 4096),
             buf,
             audit,
             dataset: info.id.clone(),
             sent: 0,
             done: false,
             logged: false,
-            _permit: permit,
+            permit: None,
         };
         match p.fill() {
             Ok(()) => {}
@@ -292,13 +300,21 @@ impl Producer {
             self.buf.reserve(CHUNK + CHUNK / 4);
         }
         while self.buf.len() < CHUNK {
-            match self.batches.next() {
-                Some(b) => self.enc.batch(&b?, &mut self.buf),
-                None => {
-                    self.enc.finish(&mut self.buf);
-                    self.done = true;
-                    break;
-                }
+            let (batch, at) = match self.current.take() {
+                Some(c) => c,
+                None => match self.batches.next() {
+                    Some(b) => (b?, 0),
+                    None => {
+                        self.enc.finish(&mut self.buf);
+                        self.done = true;
+                        break;
+                    }
+                },
+            };
+            let end = (at + self.step).min(batch.times.len());
+            self.enc.rows(&batch, at..end, &mut self.buf);
+            if end < batch.times.len() {
+                self.current = Some((batch, end));
             }
         }
         Ok(())

@@ -181,8 +181,11 @@ async fn refusals_are_rfc6750_with_a_hapi_body() {
     let mut tampered = good.clone();
     tampered.push('A');
     assert_eq!(get(&s, "/hapi/catalog", Some(&tampered)).await.0, 401);
-    let huge = "a".repeat(100_000);
+    let huge = "a".repeat(20_000);
     assert_eq!(get(&s, "/hapi/catalog", Some(&huge)).await.0, 401);
+    // A header block past the server's 32 KiB buffer is refused before any handler.
+    let huger = "a".repeat(100_000);
+    assert_eq!(get(&s, "/hapi/catalog", Some(&huger)).await.0, 431);
     let (st, _) = get(&s, &format!("/hapi/catalog?access_token={good}"), None).await;
     assert_eq!(st, 400);
     assert_eq!(get(&s, "/hapi/catalog", Some(&good)).await.0, 200, "still fine");

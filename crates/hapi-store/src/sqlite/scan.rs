@@ -16,7 +16,7 @@ use std::sync::Arc;
 use hapi_core::{Batch, Nanos};
 use rusqlite::Connection;
 
-use super::{Meta, Shared, codec, rank, with_block};
+use super::{Meta, Shared, codec, in_read_transaction, rank, with_block};
 use crate::StoreError;
 
 /// The iterator behind [`crate::SqliteStore`]'s `scan`.
@@ -31,6 +31,8 @@ pub(super) struct Scan {
     end: i64,
     /// The last time yielded, to check order across batches.
     last: Option<Nanos>,
+    /// The first batch, read with the transaction that fixed the range.
+    pending: Option<Result<Batch, StoreError>>,
     failed: bool,
 }
 
@@ -56,23 +58,33 @@ impl Scan {
             next,
             end,
             last: None,
+            pending: None,
             failed: false,
         })
     }
 
     /// Records the scan yields in all.
     pub(super) fn len(&self) -> u64 {
-        (self.end - self.next) as u64
+        let pending = self.pending.as_ref().and_then(|b| b.as_ref().ok()).map_or(0, |b| b.times.len());
+        (self.end - self.next) as u64 + pending as u64
+    }
+
+    /// Reads the first batch now, with `conn` (inside the transaction of `start`).
+    pub(super) fn prefetch(&mut self, conn: &Connection) {
+        if self.next < self.end {
+            self.pending = Some(self.read_with(conn));
+        }
     }
 
     fn read(&mut self) -> Result<Batch, StoreError> {
-        let reader = Shared::reader(&self.shared)?;
-        let conn = reader.conn();
         // One snapshot for the time block and its column blocks: an append may be
         // extending this very block, and the blocks of one batch must agree.
-        conn.execute_batch("BEGIN")?;
+        let reader = Shared::reader(&self.shared)?;
+        in_read_transaction(&reader, |conn| self.read_with(conn))
+    }
+
+    fn read_with(&mut self, conn: &Connection) -> Result<Batch, StoreError> {
         let (batch, next) = read_batch(conn, &self.meta, &self.columns, self.next, self.end)?;
-        conn.execute_batch("COMMIT")?;
         check_times(&batch.times, self.last, self.range, self.next / self.meta.block_rows)?;
         self.last = batch.times.last().copied().or(self.last);
         self.next = next;
@@ -84,10 +96,14 @@ impl Iterator for Scan {
     type Item = Result<Batch, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.next >= self.end {
+        if self.failed {
             return None;
         }
-        let out = self.read();
+        let out = match self.pending.take() {
+            Some(first) => first,
+            None if self.next >= self.end => return None,
+            None => self.read(),
+        };
         self.failed = out.is_err();
         Some(out)
     }
