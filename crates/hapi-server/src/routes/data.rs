@@ -18,14 +18,14 @@ use bytes::Bytes;
 use futures::StreamExt;
 use hapi_core::encode::{Encoder, Format};
 use hapi_core::request::{self, DataRequest};
-use hapi_core::{HAPI_VERSION, HapiStatus, StatusError, duration};
-use serde_json::{Map, Value, json};
+use hapi_core::{HapiStatus, StatusError, duration};
+use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, reason_phrase};
-use crate::state::{AppState, Dataset, fmt_time, max_records};
+use crate::state::{AppState, Dataset, View, fmt_time, max_records};
 
 /// Bytes handed to hyper at a time.
 const CHUNK: usize = 128 * 1024;
@@ -92,7 +92,7 @@ pub(crate) async fn data(
         t0: Instant::now(),
     };
     let checked = check(&st, &caller, q.as_deref(), &mut audit);
-    let (index, req) = match checked {
+    let (view, req) = match checked {
         Ok(v) => v,
         Err(e) => {
             audit.log(e.0.status.code(), 0, true);
@@ -110,7 +110,7 @@ pub(crate) async fn data(
     let state = st.clone();
     let audit = Arc::new(audit);
     let a = audit.clone();
-    tokio::task::spawn_blocking(move || produce(&state.datasets[index], &state, &req, start_tx, &tx, &a));
+    tokio::task::spawn_blocking(move || produce(state.of(&view), &state, &view, &req, start_tx, &tx, &a));
     match start_rx.await {
         Ok(Ok(Start::Empty(body))) => {
             audit.log(HapiStatus::NoData.code(), body.len() as u64, true);
@@ -130,13 +130,13 @@ pub(crate) async fn data(
 }
 
 /// Every check before any work: names, dataset and the caller's right to it, parameters,
-/// times (within the caller's embargo), format, include.
+/// times (within the caller's view), format, include.
 fn check(
     st: &AppState,
     caller: &Caller,
     q: Option<&str>,
     audit: &mut Audit,
-) -> Result<(usize, DataRequest), ApiError> {
+) -> Result<(View, DataRequest), ApiError> {
     let pairs = request::parse_query(q.unwrap_or(""))?;
     let query = request::data(&pairs)?;
     audit.dataset.clone_from(&query.dataset);
@@ -144,15 +144,10 @@ fn check(
     audit.start = query.start.clone().unwrap_or_default();
     audit.stop = query.stop.clone().unwrap_or_default();
     // A dataset the caller may not read answers exactly like one that does not exist.
-    let index = st
-        .dataset_index(&query.dataset)
-        .filter(|_| st.auth.can_read(caller, &query.dataset))
-        .ok_or(HapiStatus::UnknownDataset)?;
-    let ds = &st.datasets[index];
-    let dates = ds.dates_until(st.auth.embargo_until(caller, &query.dataset));
-    let req = request::check_data(&query, &ds.spec.info, dates.start, dates.stop)?;
+    let view = st.view(caller, &query.dataset).ok_or(HapiStatus::UnknownDataset)?;
+    let req = request::check_data(&query, &st.of(&view).spec.info, view.dates.start, view.dates.stop)?;
     audit.format = req.format.as_str();
-    Ok((index, req))
+    Ok((view, req))
 }
 
 fn stream_response(format: Format, status: HapiStatus, body: Body) -> Response {
@@ -168,6 +163,7 @@ fn stream_response(format: Format, status: HapiStatus, body: Body) -> Response {
 fn produce(
     ds: &Dataset,
     st: &AppState,
+    view: &View,
     req: &DataRequest,
     start: oneshot::Sender<Result<Start, ApiError>>,
     tx: &mpsc::Sender<Result<Bytes, io::Error>>,
@@ -186,7 +182,7 @@ fn produce(
     let status = if count == 0 { HapiStatus::NoData } else { HapiStatus::Ok };
     let mut buf = Vec::with_capacity(CHUNK + CHUNK / 4);
     if req.header || req.format == Format::Json {
-        enc.header(&header_json(ds, req, status), &mut buf);
+        enc.header(&header_json(st, view, req, status), &mut buf);
     }
     if let Err(e) = check_limits(ds, st, req, count, enc.record_bound() as u64, buf.len() as u64) {
         let _ = start.send(Err(e));
@@ -261,13 +257,12 @@ fn produce(
     audit.log(HapiStatus::Ok.code(), sent.get(), true);
 }
 
-/// The info header of a data response (REQ-200/201): the subset info plus `format` and this request's status.
-fn header_json(ds: &Dataset, req: &DataRequest, status: HapiStatus) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("HAPI".to_owned(), Value::String(HAPI_VERSION.to_owned()));
-    m.insert("status".to_owned(), json!({"code": status.code(), "message": status.message()}));
+/// The info header of a data response (REQ-200/201): the caller's view of the subset
+/// info plus `format` and this request's status.
+fn header_json(st: &AppState, view: &View, req: &DataRequest, status: HapiStatus) -> Map<String, Value> {
+    let mut m = crate::envelope::header(status.code(), status.message());
     m.insert("format".to_owned(), Value::String(req.format.as_str().to_owned()));
-    m.extend(ds.info_json(&req.selection, true));
+    m.extend(st.info_json(view, &req.selection, true));
     m
 }
 
