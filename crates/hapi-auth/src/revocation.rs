@@ -115,12 +115,11 @@ impl Revocation {
     /// Whether the built-in issuer's client `id` exists and is not revoked. Blocking on
     /// a miss (one SQLite read).
     pub fn client_active(&self, id: &str) -> Result<bool, IssuerError> {
-        let key = id.to_owned();
-        if let Some(active) = self.clients.get(&key, self.recheck) {
+        if let Some(active) = self.clients.get(id, self.recheck) {
             return Ok(active);
         }
         let active = self.store.client_active(id)?;
-        self.clients.put(key, active);
+        self.clients.put(id.to_owned(), active);
         Ok(active)
     }
 
@@ -132,7 +131,7 @@ impl Revocation {
 
     /// [`client_active`](Self::client_active) if memory can answer it, without blocking.
     pub fn cached_client(&self, id: &str) -> Option<bool> {
-        self.clients.get(&id.to_owned(), self.recheck)
+        self.clients.get(id, self.recheck)
     }
 }
 
@@ -153,7 +152,11 @@ impl<K, V> Default for Memo<K, V> {
 }
 
 impl<K: std::hash::Hash + Eq, V: Clone> Memo<K, V> {
-    fn get(&self, k: &K, max_age: Duration) -> Option<V> {
+    fn get<Q>(&self, k: &Q, max_age: Duration) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         map.get(k).filter(|(at, _)| at.elapsed() < max_age).map(|(_, v)| v.clone())
     }

@@ -789,6 +789,7 @@ async fn browser_login_through_the_provider() {
 
     // Logout ends the server's session and sends the browser to the provider's
     // end_session_endpoint (RP-initiated logout) to end that one too.
+    let copied = Jar(jar.0.clone());
     let (status, end_session, _) = jar.request(&s.url("/auth/logout"), None).await;
     assert_eq!(status, 302);
     let end_session = end_session.unwrap();
@@ -797,6 +798,9 @@ async fn browser_login_through_the_provider() {
     assert!(!jar.0.contains_key("hapi_session"), "{jar:?}");
     let (status, login, _) = jar.request(&s.url("/hapi"), None).await;
     assert_eq!((status, login), (302, Some(s.url("/auth/login?return_to=/hapi"))));
+    // The session ended on the server: a copy of the cookie is no session either.
+    let r = client().get(s.url("/hapi/catalog")).header("cookie", copied.header()).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a copied session cookie after logout");
 }
 
 /// [`hapi`] on a given port (that the provider's redirect URI already names).
