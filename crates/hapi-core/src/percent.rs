@@ -45,6 +45,18 @@ fn decode_bytes(b: &[u8], plus_is_space: bool) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Splits and decodes an `application/x-www-form-urlencoded` body or query into
+/// `(name, value)` pairs, in order with repeats kept; `None` if any part is malformed.
+pub fn form_pairs(s: &str) -> Option<Vec<(String, String)>> {
+    s.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            Some((form_decode(k)?, form_decode(v)?))
+        })
+        .collect()
+}
+
 /// Encodes everything but the unreserved characters (`A-Z a-z 0-9 - . _ ~`): safe in
 /// any URL component, a form body and HTTP Basic credentials (which split at `:`).
 pub fn encode(s: &str) -> String {
@@ -98,6 +110,14 @@ mod tests {
             assert_eq!(decode(bad), None, "{bad}");
             assert_eq!(form_decode(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn form_pairs_keep_order_and_repeats() {
+        let pairs = form_pairs("a=1&b=x+y&&a=%C3%A9&flag").unwrap();
+        let want = [("a", "1"), ("b", "x y"), ("a", "é"), ("flag", "")];
+        assert_eq!(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), want);
+        assert_eq!(form_pairs("a=%ZZ"), None);
     }
 
     #[test]

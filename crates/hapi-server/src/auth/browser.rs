@@ -4,15 +4,14 @@
 
 use std::sync::Arc;
 
-use axum::Form;
-use axum::extract::{Query, State};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hapi_core::percent::{self, encode as url_component};
 use serde::{Deserialize, Serialize};
-
-use hapi_core::percent::encode as url_component;
 
 use super::session::LOGIN;
 use super::{Builtin, Oidc, Site};
@@ -49,22 +48,36 @@ fn random_token() -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(b))
 }
 
-/// `?return_to=`.
-#[derive(Debug, Deserialize)]
-pub struct LoginQuery {
-    return_to: Option<String>,
-    error: Option<String>,
+/// The form-encoded pairs of a query or body (the workspace's one decoder); a
+/// malformed one counts as empty.
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn of(text: Option<&str>) -> Fields {
+        Fields(text.and_then(percent::form_pairs).unwrap_or_default())
+    }
+
+    /// The first value of `name`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.0.iter().position(|(k, _)| k == name)?;
+        Some(self.0.swap_remove(i).1)
+    }
 }
 
 /// `GET /auth/login` with the built-in issuer: the local login form.
-pub async fn login_form(State(b): State<Arc<Builtin>>, Query(q): Query<LoginQuery>) -> Response {
-    let return_to = safe_return(&b.site, q.return_to.as_deref());
-    form(&b.site, &return_to, q.error.is_some())
+pub async fn login_form(State(b): State<Arc<Builtin>>, RawQuery(q): RawQuery) -> Response {
+    let q = Fields::of(q.as_deref());
+    let return_to = safe_return(&b.site, q.get("return_to"));
+    form(&b.site, &return_to, q.get("error").is_some())
 }
 
 /// `GET /auth/login` with an external provider: off to its authorization endpoint.
-pub async fn login_oidc(State(o): State<Arc<Oidc>>, Query(q): Query<LoginQuery>) -> Response {
-    let return_to = safe_return(&o.site, q.return_to.as_deref());
+pub async fn login_oidc(State(o): State<Arc<Oidc>>, RawQuery(q): RawQuery) -> Response {
+    let return_to = safe_return(&o.site, Fields::of(q.as_deref()).get("return_to"));
     let Some(client) = &o.login else { return super::Denied::Missing.into_response() };
     let v = &o.validator;
     let Some(endpoint) = v.discovery().and_then(|d| d["authorization_endpoint"].as_str()) else {
@@ -93,14 +106,6 @@ pub async fn login_oidc(State(o): State<Arc<Oidc>>, Query(q): Query<LoginQuery>)
     r
 }
 
-/// `?code=&state=` from the provider.
-#[derive(Debug, Deserialize)]
-pub struct Callback {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
@@ -109,11 +114,8 @@ struct TokenAnswer {
 
 /// `GET /auth/callback`: checks `state`, exchanges the code (with the PKCE verifier),
 /// checks the ID token's `nonce` and the access token, and starts the session.
-pub async fn callback(
-    State(o): State<Arc<Oidc>>,
-    headers: HeaderMap,
-    Query(cb): Query<Callback>,
-) -> Response {
+pub async fn callback(State(o): State<Arc<Oidc>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let mut cb = Fields::of(q.as_deref());
     let Some(client) = &o.login else { return super::Denied::Missing.into_response() };
     let (sessions, v) = (&o.browser.cookies, &o.validator);
     let fail = |why: &str| -> Response {
@@ -128,10 +130,12 @@ pub async fn callback(
     let Some(pending) = sessions.open_cookie::<Pending>(&headers, LOGIN) else {
         return fail("the login expired or did not start here; try again");
     };
-    if cb.error.is_some() {
+    if cb.get("error").is_some() {
         return fail("the identity provider refused the login");
     }
-    let (Some(code), Some(state)) = (cb.code, cb.state) else { return fail("the provider sent no code") };
+    let (Some(code), Some(state)) = (cb.take("code"), cb.take("state")) else {
+        return fail("the provider sent no code");
+    };
     if state != pending.state {
         return fail("state does not match");
     }
@@ -202,28 +206,18 @@ fn form(site: &Site, return_to: &str, failed: bool) -> Response {
     (status, Html(html)).into_response()
 }
 
-/// The local login form's fields.
-#[derive(Deserialize)]
-pub struct LocalLogin {
-    username: String,
-    password: String,
-    return_to: Option<String>,
-}
-
-impl std::fmt::Debug for LocalLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalLogin").field("username", &self.username).finish_non_exhaustive()
-    }
-}
-
-/// `POST /auth/login`: local accounts of the built-in issuer.
-pub async fn login_submit(State(b): State<Arc<Builtin>>, Form(f): Form<LocalLogin>) -> Response {
-    let return_to = safe_return(&b.site, f.return_to.as_deref());
+/// `POST /auth/login`: local accounts of the built-in issuer (the form's `username`,
+/// `password` and `return_to`).
+pub async fn login_submit(State(b): State<Arc<Builtin>>, body: Bytes) -> Response {
+    let mut f = Fields::of(std::str::from_utf8(&body).ok());
+    let return_to = safe_return(&b.site, f.get("return_to"));
+    let (Some(name), Some(password)) = (f.take("username"), f.take("password")) else {
+        return (StatusCode::BAD_REQUEST, "the form needs username and password").into_response();
+    };
     // Password hashing is deliberately slow: off the async workers, a few at a time.
     let Ok(_slot) = b.hashing.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let (name, password) = (f.username, f.password);
     let b2 = b.clone();
     let started = tokio::task::spawn_blocking(move || {
         let mut identity = b2.issuer.verify_user(&name, &password)?;

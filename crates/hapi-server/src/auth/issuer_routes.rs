@@ -54,15 +54,7 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
 /// `POST /oauth/token`: client_credentials only.
 pub async fn token(State(b): State<Arc<Builtin>>, headers: HeaderMap, body: Bytes) -> Response {
     let issuer = b.issuer.clone();
-    let form: Option<Vec<(String, String)>> = std::str::from_utf8(&body).ok().and_then(|text| {
-        text.split('&')
-            .filter(|kv| !kv.is_empty())
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                Some((percent::form_decode(k)?, percent::form_decode(v)?))
-            })
-            .collect()
-    });
+    let form = std::str::from_utf8(&body).ok().and_then(percent::form_pairs);
     let Some(form) = form else {
         return json(
             StatusCode::BAD_REQUEST,
