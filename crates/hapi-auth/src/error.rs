@@ -44,6 +44,9 @@ pub enum TokenError {
     /// Introspection says the token is not active (revoked, expired or unknown).
     #[error("the token is not active")]
     Inactive,
+    /// Its client was revoked, or its session ended, after it was issued.
+    #[error("the token was revoked")]
+    Revoked,
     /// Introspection failed (provider down): the token could be good, but we cannot tell.
     #[error("the token cannot be verified at the moment")]
     Unverifiable,
@@ -86,6 +89,7 @@ impl TokenError {
             TokenError::MissingClaim => "the token lacks a required claim",
             TokenError::WrongNonce => "the login response does not match the login request",
             TokenError::Inactive => "the token is not active",
+            TokenError::Revoked => "the token was revoked",
             TokenError::Unverifiable => "the token cannot be verified at the moment",
             TokenError::InsufficientScope => "the token lacks the required scope",
         }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use hapi_core::percent;
 use serde_json::Value;
 
 /// Provider documents are a few KiB; anything past this is not a JWKS we want.
@@ -44,7 +45,7 @@ impl Http {
     ) -> Result<Value, String> {
         let body = form
             .iter()
-            .map(|(k, v)| format!("{}={}", form_urlencode(k), form_urlencode(v)))
+            .map(|(k, v)| format!("{}={}", percent::form_encode(k), percent::form_encode(v)))
             .collect::<Vec<_>>()
             .join("&");
         let req = self
@@ -52,7 +53,7 @@ impl Http {
             .post(url)
             .header("accept", "application/json")
             .header("content-type", "application/x-www-form-urlencoded")
-            .basic_auth(form_urlencode(client_id), Some(form_urlencode(client_secret)))
+            .basic_auth(percent::form_encode(client_id), Some(percent::form_encode(client_secret)))
             .body(body);
         self.send(req).await
     }
@@ -81,64 +82,5 @@ impl Http {
             Ok(r) => r,
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
-    }
-}
-
-/// `application/x-www-form-urlencoded` encoding of one name or value.
-pub(crate) fn form_urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(char::from(b)),
-            b' ' => out.push('+'),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.push('%');
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 15)]));
-            }
-        }
-    }
-    out
-}
-
-/// Decodes one `application/x-www-form-urlencoded` name or value; `None` for a bad
-/// escape or invalid UTF-8.
-pub(crate) fn form_urldecode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                // Checked digit by digit: from_str_radix would also take a sign ("%+1").
-                let hex = b.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn form_urldecoding() {
-        assert_eq!(super::form_urldecode("a+b%2Bc%2fd%3D%C3%A9").as_deref(), Some("a b+c/d=é"));
-        assert_eq!(super::form_urldecode("plain").as_deref(), Some("plain"));
-        for bad in ["%", "%4", "%zz", "%+1", "%FF"] {
-            assert_eq!(super::form_urldecode(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn form_urlencoding() {
-        assert_eq!(super::form_urlencode("a b+c/d=é"), "a+b%2Bc%2Fd%3D%C3%A9");
-        assert_eq!(super::form_urlencode("AZaz09-._*"), "AZaz09-._*");
     }
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hapi_core::percent;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, OctetKeyPairParameters,
     OctetKeyPairType, PublicKeyUse, ThumbprintHash,
@@ -26,7 +27,6 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::http::form_urldecode;
 use crate::keyfile;
 use crate::store::Store;
 use crate::validate::ValidatorConfig;
@@ -285,7 +285,8 @@ impl Issuer {
             }
             (Some((id, secret)), None) => {
                 // RFC 6749 §2.3.1: both parts are form-urlencoded inside the Basic header.
-                let (Some(id), Some(secret)) = (form_urldecode(&id), form_urldecode(&secret)) else {
+                let (Some(id), Some(secret)) = (percent::form_decode(&id), percent::form_decode(&secret))
+                else {
                     return Err(OAuthError::invalid_client(true));
                 };
                 if params.get("client_id").is_some_and(|f| *f != id) {
@@ -423,8 +424,9 @@ impl Issuer {
         self.store.list_clients()
     }
 
-    /// Revokes a client: no new tokens. Tokens already issued stay valid until they
-    /// expire (`token_ttl`). `false` if there was no active client `id`.
+    /// Revokes a client: no new tokens, and a server that checks
+    /// [`Revocation::client_active`](crate::Revocation::client_active) refuses the tokens
+    /// already issued within [`RECHECK`](crate::RECHECK). `false` if there was no active client `id`.
     pub fn revoke_client(&self, id: &str) -> Result<bool, IssuerError> {
         let done = self.store.revoke(id, unix_now())?;
         if done {
@@ -463,7 +465,13 @@ impl Issuer {
         Ok(())
     }
 
-    /// Removes a local account; `false` if there was none.
+    /// Replaces a local account's roles; `false` if there is no such account.
+    pub fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<bool, IssuerError> {
+        check_roles(roles)?;
+        self.store.set_user_roles(name, roles)
+    }
+
+    /// Removes a local account and ends its sessions; `false` if there was none.
     pub fn remove_user(&self, name: &str) -> Result<bool, IssuerError> {
         self.store.remove_user(name)
     }

@@ -1,7 +1,7 @@
 //! Access control for the HAPI server, modelled on ESA's SWE HAPI Server ("only available
 //! to registered users").
 //!
-//! Three independent parts, none of which knows about HTTP routing:
+//! Four independent parts, none of which knows about HTTP routing:
 //! - [`TokenValidator`] (`validate.rs`): the resource server. It validates OIDC bearer
 //!   tokens from any provider (Keycloak, oidc-provider, or our own [`Issuer`]) against a
 //!   cached JWKS, optionally by RFC 7662 introspection, and caches each good token until
@@ -10,6 +10,8 @@
 //!   same request and response as the SWE SSO, so a standalone install needs no external
 //!   provider. Clients and local users live in SQLite; secrets only as argon2 hashes.
 //! - [`AccessRules`] (`rules.rs`): which identity may read which dataset, and embargoes.
+//! - [`Revocation`] (`revocation.rs`): server-side browser sessions and revoked clients,
+//!   so that logout, a removed account or a revoked client ends access within seconds.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,6 +38,7 @@ mod issuer;
 mod jwt;
 mod keyfile;
 mod keys;
+mod revocation;
 mod rules;
 mod secret;
 mod store;
@@ -44,6 +47,7 @@ mod validate;
 pub use error::{SetupError, TokenError};
 pub use identity::Identity;
 pub use issuer::{ClientInfo, Issuer, IssuerConfig, IssuerError, OAuthError, UserInfo};
+pub use revocation::{RECHECK, Revocation};
 pub use rules::{AccessRules, EmbargoConfig, RuleConfig, RulesConfig};
 pub use validate::{Introspection, TokenValidator, ValidatorConfig};
 

@@ -189,6 +189,16 @@ impl AccessRules {
         })
     }
 
+    /// Everyone reads everything, with no embargo: a server without access control.
+    pub fn allow_all() -> AccessRules {
+        AccessRules {
+            anonymous: vec!["*".to_owned()],
+            authenticated: Vec::new(),
+            rules: Vec::new(),
+            embargoes: Vec::new(),
+        }
+    }
+
     /// Whether `who` (`None`: anonymous) may read `dataset` at all.
     pub fn can_read(&self, who: Option<&Identity>, dataset: &str) -> bool {
         if any_match(&self.anonymous, dataset) {
@@ -221,6 +231,16 @@ impl AccessRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allow_all_reads_everything_without_embargo() {
+        let open = AccessRules::allow_all();
+        for id in ["ds1", "spase://SSA/x", "all/kinds+types:α☃"] {
+            assert!(open.can_read(None, id));
+            assert_eq!(open.embargo(None, id), None);
+        }
+        assert!(open.has_anonymous());
+    }
 
     fn who(subject: &str, client: Option<&str>, scopes: &[&str], roles: &[&str]) -> Identity {
         Identity {

@@ -24,7 +24,18 @@ CREATE TABLE IF NOT EXISTS users (
     roles         TEXT NOT NULL,
     created_at    INTEGER NOT NULL
 ) STRICT;
-PRAGMA user_version = 1;
+-- Browser sessions we issued (revocation.rs): a session lives while its row does.
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash    TEXT PRIMARY KEY,     -- SHA-256 of the session id (hex), never the id
+    subject    TEXT NOT NULL,
+    local      INTEGER NOT NULL,     -- 1: a local account, whose roles are read from users
+    identity   TEXT NOT NULL,        -- JSON of the identity at login
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+PRAGMA user_version = 2;
 ";
 
 /// A client as the token endpoint needs it.
@@ -32,6 +43,24 @@ pub(crate) struct ClientRow {
     pub(crate) secret_hash: String,
     pub(crate) roles: Vec<String>,
     pub(crate) revoked: bool,
+}
+
+/// A session to record.
+pub(crate) struct SessionRow {
+    pub(crate) subject: String,
+    pub(crate) local: bool,
+    pub(crate) identity: String,
+    pub(crate) expires_at: i64,
+}
+
+/// A live session as stored.
+pub(crate) struct LiveSession {
+    /// JSON of the identity at login.
+    pub(crate) identity: String,
+    /// A local account's session.
+    pub(crate) local: bool,
+    /// A local account's current roles; `None` when the account is gone.
+    pub(crate) roles: Option<Vec<String>>,
 }
 
 pub(crate) struct UserRow {
@@ -163,8 +192,72 @@ impl Store {
         Ok(row)
     }
 
+    /// `false` when there is no user `name`.
+    pub(crate) fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<bool, IssuerError> {
+        let n = self
+            .conn()
+            .execute("UPDATE users SET roles = ?2 WHERE name = ?1", params![name, roles_json(roles)])?;
+        Ok(n == 1)
+    }
+
+    /// Removes the account and ends its sessions, in one transaction: an account of the
+    /// same name created later is a new account, not a way back into the old sessions.
     pub(crate) fn remove_user(&self, name: &str) -> Result<bool, IssuerError> {
-        Ok(self.conn().execute("DELETE FROM users WHERE name = ?1", [name])? == 1)
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute("DELETE FROM users WHERE name = ?1", [name])?;
+        tx.execute("DELETE FROM sessions WHERE subject = ?1 AND local = 1", [name])?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    /// Whether client `id` exists and is not revoked.
+    pub(crate) fn client_active(&self, id: &str) -> Result<bool, IssuerError> {
+        let active = self
+            .conn()
+            .prepare_cached("SELECT revoked_at IS NULL FROM clients WHERE id = ?1")?
+            .query_row([id], |r| r.get::<_, bool>(0))
+            .optional()?;
+        Ok(active == Some(true))
+    }
+
+    /// Records a session (and forgets expired ones, so the table stays small).
+    pub(crate) fn insert_session(&self, s: &SessionRow, id_hash: &str, now: i64) -> Result<(), IssuerError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+        tx.execute(
+            "INSERT INTO sessions (id_hash, subject, local, identity, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id_hash, s.subject, s.local, s.identity, now, s.expires_at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A live session.
+    pub(crate) fn session(&self, id_hash: &str, now: i64) -> Result<Option<LiveSession>, IssuerError> {
+        let row = self
+            .conn()
+            .prepare_cached(
+                "SELECT s.identity, s.local, u.roles FROM sessions s
+                 LEFT JOIN users u ON s.local = 1 AND u.name = s.subject
+                 WHERE s.id_hash = ?1 AND s.expires_at > ?2",
+            )?
+            .query_row(params![id_hash, now], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .optional()?;
+        Ok(row.map(|(identity, local, roles)| LiveSession {
+            identity,
+            local,
+            roles: roles.map(|j| roles_from(&j)),
+        }))
+    }
+
+    pub(crate) fn delete_session(&self, id_hash: &str) -> Result<(), IssuerError> {
+        self.conn().execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
+        Ok(())
     }
 
     pub(crate) fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError> {

@@ -7,6 +7,7 @@ pub mod decode;
 pub mod duration;
 pub mod encode;
 pub mod info;
+pub mod percent;
 pub mod request;
 pub mod status;
 pub mod time;

@@ -30,28 +30,11 @@ pub fn parse_query(raw: &str) -> Result<Vec<(String, String)>, StatusError> {
 }
 
 fn percent_decode(s: &str) -> Result<String, StatusError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = |k: usize| bytes.get(k).and_then(|&b| (b as char).to_digit(16));
-            let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) else {
-                return Err(StatusError::with(
-                    HapiStatus::BadRequest,
-                    "the query string has a % not followed by two hex digits",
-                ));
-            };
-            // Both digits are below 16, so the byte cannot overflow.
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| {
-        StatusError::with(HapiStatus::BadRequest, "the query string is not UTF-8 once percent-decoded")
+    crate::percent::decode(s).ok_or_else(|| {
+        StatusError::with(
+            HapiStatus::BadRequest,
+            "the query string has a % not followed by two hex digits, or is not UTF-8 once decoded",
+        )
     })
 }
 

@@ -18,6 +18,10 @@ pub const DEFAULT_MAX_ELEMENTS: u64 = 100_000;
 /// 12,288 kB.
 pub const DEFAULT_MAX_BYTES: u64 = 12_288 * 1024;
 
+/// Demo generators a dataset may name with `demo = "..."` (their code is `demo.rs`,
+/// which depends on this module, not the other way round).
+pub const DEMO_GENERATORS: [&str; 5] = ["ngrm_bt", "sosmag", "ngrm_gc", "kp", "sosmag_month"];
+
 /// The file as written.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -317,11 +321,13 @@ pub struct Config {
     pub server: ServerSettings,
 }
 
-/// `[auth]`, checked.
+/// `[auth]`, checked and compiled: what the server builds its access control from.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
-    /// The mode.
-    pub mode: AuthMode,
+    /// The mode with what only it needs.
+    pub mode: ModeSettings,
+    /// Who may read what; in open mode everyone reads everything.
+    pub rules: hapi_auth::AccessRules,
     /// Public paths, relative to the prefix (`/hapi`, `/hapi/about`, ...).
     pub public_paths: Vec<String>,
     /// Public base URL without a trailing slash.
@@ -332,18 +338,52 @@ pub struct AuthSettings {
     pub cookie_origins: Vec<String>,
     /// Where the session key lives.
     pub session_key_file: PathBuf,
-    /// Built-in issuer settings.
-    pub scope: String,
-    /// Built-in token lifetime.
-    pub token_ttl: std::time::Duration,
-    /// Built-in token audience.
-    pub audience: String,
-    /// Built-in token clock leeway.
-    pub leeway: std::time::Duration,
-    /// External provider.
-    pub oidc: Option<OidcFileConfig>,
-    /// Access rules.
-    pub access: hapi_auth::RulesConfig,
+}
+
+/// What each mode needs, ready to use.
+#[derive(Debug, Clone)]
+pub enum ModeSettings {
+    /// No access control.
+    Open,
+    /// The built-in issuer, and how its tokens are checked.
+    Builtin {
+        /// The issuer's settings.
+        issuer: hapi_auth::IssuerConfig,
+        /// Clock leeway when checking its tokens.
+        leeway: std::time::Duration,
+    },
+    /// An external provider.
+    Oidc {
+        /// How its tokens are checked (discovery happens at start-up).
+        validator: hapi_auth::ValidatorConfig,
+        /// Our confidential client there, for the browser login.
+        login: Option<LoginClient>,
+    },
+}
+
+/// The server's client at the external provider (browser login, introspection).
+#[derive(Clone)]
+pub struct LoginClient {
+    /// Our client id at the provider.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for LoginClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginClient").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+impl AuthSettings {
+    /// The built-in issuer's settings, if that is the mode (the command line manages its clients).
+    pub fn issuer(&self) -> Option<&hapi_auth::IssuerConfig> {
+        match &self.mode {
+            ModeSettings::Builtin { issuer, .. } => Some(issuer),
+            _ => None,
+        }
+    }
 }
 
 /// Paths that may be made public.
@@ -376,33 +416,79 @@ fn auth_settings(
     if a.mode == AuthMode::Oidc && a.oidc.is_none() {
         bail!("[auth] mode = \"oidc\" needs an [auth.oidc] section with issuer and audience");
     }
-    if let Some(o) = &a.oidc {
-        if o.client_secret.is_some() && o.client_secret_file.is_some() {
-            bail!("[auth.oidc]: give client_secret or client_secret_file, not both");
-        }
-        if o.audience.is_empty() {
-            bail!("[auth.oidc]: audience must name at least one accepted audience");
-        }
-    }
     let access = a.access.unwrap_or_else(|| hapi_auth::RulesConfig {
         authenticated: vec!["*".to_owned()],
         ..Default::default()
     });
-    hapi_auth::AccessRules::new(&access).map_err(|e| anyhow::anyhow!("[auth.access]: {e}"))?;
+    let rules = hapi_auth::AccessRules::new(&access).map_err(|e| anyhow::anyhow!("[auth.access]: {e}"))?;
+    let mode = match a.mode {
+        AuthMode::Open => ModeSettings::Open,
+        AuthMode::Builtin => ModeSettings::Builtin {
+            issuer: hapi_auth::IssuerConfig {
+                audience: a.issuer.audience.unwrap_or_else(|| format!("{public_url}{prefix}/hapi")),
+                issuer_url: public_url.clone(),
+                scopes: vec![a.issuer.scope.unwrap_or_else(|| "swe_hapiserver".to_owned())],
+                token_ttl: std::time::Duration::from_secs(a.issuer.token_ttl.unwrap_or(300)),
+            },
+            leeway: std::time::Duration::from_secs(a.issuer.leeway.unwrap_or(30)),
+        },
+        AuthMode::Oidc => {
+            let o = a.oidc.context("[auth.oidc] missing")?;
+            oidc_settings(o)?
+        }
+    };
     Ok(AuthSettings {
-        mode: a.mode,
+        // Open mode is "everyone reads everything", not a special case downstream.
+        rules: if matches!(mode, ModeSettings::Open) { hapi_auth::AccessRules::allow_all() } else { rules },
+        mode,
         public_paths: a.public_paths,
-        audience: a.issuer.audience.unwrap_or_else(|| format!("{public_url}{prefix}/hapi")),
         public_url,
         session_ttl,
         cookie_origins: a.cookie_origins,
         session_key_file: a.session_key_file.unwrap_or_else(|| data_dir.join("session-key")),
-        scope: a.issuer.scope.unwrap_or_else(|| "swe_hapiserver".to_owned()),
-        token_ttl: std::time::Duration::from_secs(a.issuer.token_ttl.unwrap_or(300)),
-        leeway: std::time::Duration::from_secs(a.issuer.leeway.unwrap_or(30)),
-        oidc: a.oidc,
-        access,
     })
+}
+
+/// `[auth.oidc]` as validator settings and a login client (reading the secret file).
+fn oidc_settings(o: OidcFileConfig) -> Result<ModeSettings> {
+    if o.client_secret.is_some() && o.client_secret_file.is_some() {
+        bail!("[auth.oidc]: give client_secret or client_secret_file, not both");
+    }
+    if o.audience.is_empty() {
+        bail!("[auth.oidc]: audience must name at least one accepted audience");
+    }
+    let secret = match (o.client_secret, &o.client_secret_file) {
+        (Some(v), _) => Some(v),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("[auth.oidc] reading client_secret_file {}", f.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let login = match (o.client_id, secret) {
+        (Some(client_id), Some(client_secret)) => Some(LoginClient { client_id, client_secret }),
+        _ => None,
+    };
+    let mut v = hapi_auth::ValidatorConfig::new(o.issuer, o.audience);
+    v.required_scope = o.scope;
+    v.roles_claim = o.roles_claim;
+    if let Some(l) = o.leeway {
+        v.leeway = std::time::Duration::from_secs(l);
+    }
+    if let Some(r) = o.jwks_refetch_interval {
+        v.jwks_min_refetch = std::time::Duration::from_secs(r);
+    }
+    if o.introspection {
+        let c = login.as_ref().context("[auth.oidc] introspection needs client_id and a secret")?;
+        v.introspection = Some(hapi_auth::Introspection {
+            endpoint: None,
+            client_id: c.client_id.clone(),
+            client_secret: c.client_secret.clone(),
+        });
+    }
+    Ok(ModeSettings::Oidc { validator: v, login })
 }
 
 /// Parses and validates a configuration. `base` is the directory that relative
@@ -481,9 +567,9 @@ fn dataset(d: DatasetConfig, base: &Path, server: Limits) -> Result<DatasetSpec>
     };
     check_limits(&limits, &format!("dataset {id:?} limits"))?;
     if let Some(g) = &d.demo
-        && !crate::demo::GENERATORS.contains(&g.as_str())
+        && !DEMO_GENERATORS.contains(&g.as_str())
     {
-        bail!("dataset {id:?}: unknown demo generator {g:?} (known: {:?})", crate::demo::GENERATORS);
+        bail!("dataset {id:?}: unknown demo generator {g:?} (known: {DEMO_GENERATORS:?})");
     }
     Ok(DatasetSpec { title: d.title.unwrap_or_else(|| d.id.clone()), info, limits, demo: d.demo })
 }
@@ -563,14 +649,16 @@ mod tests {
     #[test]
     fn auth_sections() {
         let c = load(&cfg(""), Path::new("."), &Overrides::default()).unwrap();
-        assert_eq!(c.auth.mode, AuthMode::Builtin, "protected unless told otherwise");
+        let issuer = c.auth.issuer().expect("protected by the built-in issuer unless told otherwise");
         assert_eq!(c.auth.public_url, "http://127.0.0.1:9000");
-        assert_eq!(c.auth.token_ttl.as_secs(), 300);
+        assert_eq!(issuer.token_ttl.as_secs(), 300);
+        assert_eq!(issuer.audience, "http://127.0.0.1:9000/hapi");
         let oidc = "[auth]\nmode = \"oidc\"\n[auth.oidc]\nissuer = \"https://sso.example/realms/swe\"\n\
                     audience = [\"swe_hapiserver\"]\njwks_refetch_interval = 5\nclient_secret = \"s3cret\"";
         let c = load(&cfg(oidc), Path::new("."), &Overrides::default()).unwrap();
-        let o = c.auth.oidc.as_ref().unwrap();
-        assert_eq!(o.jwks_refetch_interval, Some(5));
+        let ModeSettings::Oidc { validator, login } = &c.auth.mode else { panic!("oidc mode") };
+        assert_eq!(validator.jwks_min_refetch.as_secs(), 5);
+        assert!(login.is_none(), "a secret without a client id is no login client");
         assert!(!format!("{c:?}").contains("s3cret"), "secrets never in Debug");
         let e = load(&cfg("[auth]\nmode = \"oidc\""), Path::new("."), &Overrides::default()).unwrap_err();
         assert!(format!("{e:#}").contains("[auth.oidc]"), "{e:#}");

@@ -12,7 +12,7 @@ use hapi_store::Store;
 use crate::config::{FileConfig, Overrides};
 
 /// Known generators, named by `demo = "..."` in a dataset's configuration.
-pub const GENERATORS: [&str; 5] = ["ngrm_bt", "sosmag", "ngrm_gc", "kp", "sosmag_month"];
+pub use crate::config::DEMO_GENERATORS as GENERATORS;
 
 const DEMO_TOML: &str = include_str!("../demo/demo.toml");
 const FILES: [(&str, &str); 4] = [

@@ -3,9 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hapi_core::{HAPI_VERSION, HapiStatus, StatusError};
+use hapi_core::{HapiStatus, StatusError};
 use hyper::ext::ReasonPhrase;
-use serde_json::json;
 use std::sync::OnceLock;
 
 /// A request that ends in a HAPI error before any data byte is sent.
@@ -52,10 +51,7 @@ pub fn reason_phrase(status: HapiStatus) -> Option<ReasonPhrase> {
 
 /// `{"HAPI":"3.3","status":{...}}`, the body of every error (REQ-024), also when csv or binary was asked.
 pub fn status_body(e: &StatusError) -> Vec<u8> {
-    let v = json!({"HAPI": HAPI_VERSION, "status": {"code": e.status.code(), "message": e.message()}});
-    let mut out = serde_json::to_vec(&v).unwrap_or_default();
-    out.push(b'\n');
-    out
+    crate::envelope::document(e.status.code(), &e.message(), serde_json::Map::new())
 }
 
 impl IntoResponse for ApiError {

@@ -1,12 +1,19 @@
 //! The HAPI 3.3 HTTP server: configuration, shared state, routes and streaming.
 //!
-//! `main.rs` only parses the command line; everything else lives here so that
-//! tests can build the router ([`app`]) or serve on a port-0 listener ([`serve`]).
+//! `main.rs` parses the command line, runs the issuer's client and account commands
+//! and ingest; the server itself is built by [`App::build`], which the tests use too, and
+//! served on any listener (port 0 in tests) by [`serve`].
+//!
+//! Module layers, each importing only those below it: `envelope`, `html` (leaves);
+//! `config`, `demo`; `auth`; `state`; `error`, `routes`; `app`.
 
+mod app;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod envelope;
 pub mod error;
+pub mod html;
 pub mod ingest;
 pub mod routes;
 pub mod server;
@@ -17,6 +24,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use app::App;
 pub use routes::app;
 pub use state::AppState;
 

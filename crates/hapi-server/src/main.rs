@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use hapi_auth::{Issuer, IssuerConfig};
-use hapi_server::auth::Auth;
-use hapi_server::config::{self, AuthMode, Config, Overrides};
-use hapi_server::{AppState, demo, ingest};
+use hapi_auth::Issuer;
+use hapi_server::config::{self, Config, ModeSettings, Overrides};
+use hapi_server::{App, demo, ingest};
 use hapi_store::{SqliteStore, Store};
 
 #[derive(Parser, Debug)]
@@ -68,7 +67,7 @@ enum ClientAction {
     },
     /// List clients (never secrets).
     List,
-    /// Revoke a client: it gets no new tokens.
+    /// Revoke a client: no new tokens, and its tokens are refused within seconds.
     Revoke { id: String },
     /// Give a client a new secret (printed once); the old one stops working.
     Rotate { id: String },
@@ -83,8 +82,15 @@ enum UserAction {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
-    /// Remove a user.
+    /// Remove a user and end its sessions.
     Remove { name: String },
+    /// Replace a user's roles (its sessions follow).
+    Roles {
+        name: String,
+        /// The new roles (repeatable; none: no roles).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
     /// List users.
     List,
 }
@@ -143,31 +149,25 @@ fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
 }
 
 fn issuer(config: &Config) -> Result<Issuer> {
-    let a = &config.auth;
-    Issuer::open(
-        &config.data_dir,
-        IssuerConfig {
-            issuer_url: a.public_url.clone(),
-            audience: a.audience.clone(),
-            scopes: vec![a.scope.clone()],
-            token_ttl: a.token_ttl,
-        },
-    )
-    .context("opening the built-in issuer")
+    let cfg = config
+        .auth
+        .issuer()
+        .context("clients and local accounts belong to the built-in issuer: the configuration's [auth] mode is not \"builtin\"")?;
+    Issuer::open(&config.data_dir, cfg.clone()).context("opening the built-in issuer")
 }
 
 /// Tells the operator of a protected server how to get in.
 fn print_access_help(config: &Config, addr: std::net::SocketAddr) {
     let a = &config.auth;
     let base = format!("http://{addr}{}", config.path_prefix);
-    let text = match a.mode {
-        AuthMode::Open => format!("access: open, no credentials needed\n  curl '{base}/hapi/catalog'"),
-        AuthMode::Oidc => format!(
+    let text = match &a.mode {
+        ModeSettings::Open => format!("access: open, no credentials needed\n  curl '{base}/hapi/catalog'"),
+        ModeSettings::Oidc { validator, .. } => format!(
             "access: bearer tokens from {} (scope {}); browsers log in at {base}/auth/login",
-            a.oidc.as_ref().map_or("?", |o| o.issuer.as_str()),
-            a.oidc.as_ref().and_then(|o| o.scope.as_deref()).unwrap_or("-")
+            validator.issuer,
+            validator.required_scope.as_deref().unwrap_or("-")
         ),
-        AuthMode::Builtin => format!(
+        ModeSettings::Builtin { issuer, .. } => format!(
             "access: every endpoint needs a token from the built-in issuer (scope {scope}, {ttl} s).\n\
              1. create machine credentials (the secret is shown once):\n     \
              hapi-server clients create{dir}\n\
@@ -176,8 +176,8 @@ fn print_access_help(config: &Config, addr: std::net::SocketAddr) {
              3. call HAPI:\n     \
              curl -H \"Authorization: Bearer TOKEN\" '{base}/hapi/capabilities'\n\
              browsers: add a local account with `hapi-server users add NAME{dir}` and open {base}/hapi",
-            scope = a.scope,
-            ttl = a.token_ttl.as_secs(),
+            scope = issuer.scopes.join(" "),
+            ttl = issuer.token_ttl.as_secs(),
             dir = if config.data_dir == std::path::Path::new("hapi-data") {
                 String::new()
             } else {
@@ -228,16 +228,14 @@ fn main() -> Result<()> {
         Command::Serve { common, listen } => {
             let config = load(&common, listen)?;
             rt.block_on(async move {
-                let store = open_store(&config)?;
-                let auth = Auth::from_settings(&config.auth, &config.path_prefix, &config.data_dir).await?;
-                let state = Arc::new(AppState::new(&config, store, auth)?);
+                let app = App::build(&config, open_store(&config)?).await?;
                 let listener = tokio::net::TcpListener::bind(config.listen)
                     .await
                     .with_context(|| format!("binding {}", config.listen))?;
                 let addr = listener.local_addr()?;
                 tracing::info!(url = %format!("http://{addr}{}/hapi", config.path_prefix), "serving");
                 print_access_help(&config, addr);
-                hapi_server::serve(listener, state, stop_signal()).await?;
+                app.serve(listener, stop_signal()).await?;
                 Ok(())
             })
         }
@@ -261,8 +259,8 @@ fn main() -> Result<()> {
                         anyhow::bail!("no client {id:?}");
                     }
                     eprintln!(
-                        "revoked {id}; tokens already issued expire within {} s",
-                        config.auth.token_ttl.as_secs()
+                        "revoked {id}; servers refuse its tokens within {} s",
+                        hapi_auth::RECHECK.as_secs()
                     );
                 }
                 ClientAction::Rotate { id } => {
@@ -290,6 +288,16 @@ fn main() -> Result<()> {
                     if !issuer.remove_user(&name)? {
                         anyhow::bail!("no user {name:?}");
                     }
+                    eprintln!("removed {name}; its sessions end within {} s", hapi_auth::RECHECK.as_secs());
+                }
+                UserAction::Roles { name, roles } => {
+                    if !issuer.set_user_roles(&name, &roles)? {
+                        anyhow::bail!("no user {name:?}");
+                    }
+                    eprintln!(
+                        "{name}'s sessions have the new roles within {} s",
+                        hapi_auth::RECHECK.as_secs()
+                    );
                 }
                 UserAction::List => {
                     for u in issuer.list_users()? {
@@ -302,17 +310,19 @@ fn main() -> Result<()> {
         Command::Ingest { common, dataset, file } => {
             let config = load(&common, None)?;
             // Appending needs no access control: never contact the identity provider here.
+            let info = &config
+                .datasets
+                .iter()
+                .find(|d| d.info.id == dataset)
+                .with_context(|| format!("no dataset {dataset:?} in the configuration"))?
+                .info;
             let store = open_store(&config)?;
-            let state = AppState::new(&config, store.clone(), Auth::open())?;
-            let ds = state
-                .dataset(&dataset)
-                .with_context(|| format!("no dataset {dataset:?} in the configuration"))?;
             let n = match file.filter(|f| f.as_os_str() != "-") {
                 Some(f) => {
                     let file = std::fs::File::open(&f).with_context(|| format!("opening {}", f.display()))?;
-                    ingest::ingest(store.as_ref(), &ds.spec.info, &mut BufReader::new(file))
+                    ingest::ingest(store.as_ref(), info, &mut BufReader::new(file))
                 }
-                None => ingest::ingest(store.as_ref(), &ds.spec.info, &mut std::io::stdin().lock()),
+                None => ingest::ingest(store.as_ref(), info, &mut std::io::stdin().lock()),
             }?;
             eprintln!("appended {n} records to {dataset}");
             Ok(())

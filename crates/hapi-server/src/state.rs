@@ -1,4 +1,9 @@
-//! What every request handler shares: the catalog, the store and what changes as data grows.
+//! What every request handler shares: the catalog, the store and what changes as data
+//! grows; and [`View`], what one caller may see of one dataset, computed in one place.
+//!
+//! Every document that shows a dataset (`/about`'s `dataTest`, `/catalog`, `/info`, the
+//! `/data` header, the landing page) is rendered from a [`View`], so an embargo, a
+//! private id or a sample range cannot be forgotten in one of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -13,7 +18,7 @@ use hapi_core::time::{self, TimeFormat};
 use hapi_store::{Layout, Store, StoreError};
 use serde_json::{Map, Value};
 
-use crate::auth::Auth;
+use crate::auth::{Access, Caller};
 use crate::config::{Config, DatasetSpec, Limits, ServerSettings};
 use crate::streams::StreamGate;
 
@@ -27,12 +32,10 @@ pub struct AppState {
     index: HashMap<String, usize>,
     /// The record store.
     pub store: Arc<dyn Store>,
-    /// Path before `/hapi`.
-    pub prefix: String,
     /// When metadata was loaded: the `Last-Modified` of server-wide metadata.
     pub loaded: SystemTime,
     /// Access control.
-    pub auth: Auth,
+    pub access: Arc<Access>,
     /// Connection and stream limits.
     pub server: ServerSettings,
     /// Caps on concurrent `/data` streams.
@@ -47,8 +50,26 @@ pub struct Dataset {
     live: RwLock<Live>,
     /// `maxRequestDuration`, fixed by the limits and the cadence.
     max_duration: Option<Nanos>,
-    /// The full `/info` response and the extent it was built for.
+    /// The full `/info` response of the un-embargoed view and the extent it was built for.
     full_info: RwLock<Option<(Extent, Bytes)>>,
+}
+
+/// What one caller may see of one dataset now. `None` from [`AppState::view`] means
+/// the dataset does not exist for them (1406).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// The dataset's catalog position.
+    pub index: usize,
+    /// The caller's range: under an embargo `stopDate` is the embargo line and the
+    /// extent ends before it.
+    pub dates: Dates,
+    /// The sample range to publish: the configured one if it lies inside `dates`, else
+    /// the last records the caller may read; `None` without any.
+    pub sample: Option<(Nanos, Nanos)>,
+    /// `maxRequestDuration`: what the limits allow, at most the caller's whole range.
+    pub max_duration: Option<Nanos>,
+    /// An embargo hides part of the dataset from this caller.
+    pub embargoed: bool,
 }
 
 /// First and last stored record, if any.
@@ -71,9 +92,23 @@ pub struct Dates {
     pub extent: Option<(Nanos, Nanos)>,
 }
 
+impl Dates {
+    /// These dates as a caller under an embargo sees them: nothing after `until`
+    /// exists for them, so `stopDate` and the last record move back to it.
+    pub fn until(mut self, until: Option<Nanos>) -> Dates {
+        if let Some(until) = until.map(|u| u.max(self.start))
+            && until < self.stop
+        {
+            self.stop = until;
+            self.extent = self.extent.and_then(|(a, b)| (a < until).then_some((a, b.min(until))));
+        }
+        self
+    }
+}
+
 impl AppState {
     /// Opens every dataset in the store (creating it or checking its layout) and reads extents.
-    pub fn new(config: &Config, store: Arc<dyn Store>, auth: Auth) -> Result<AppState, StoreError> {
+    pub fn new(config: &Config, store: Arc<dyn Store>, access: Arc<Access>) -> Result<AppState, StoreError> {
         let loaded = SystemTime::now();
         let mut datasets = Vec::with_capacity(config.datasets.len());
         let mut index = HashMap::new();
@@ -88,19 +123,21 @@ impl AppState {
                 full_info: RwLock::new(None),
             });
         }
-        let mut state = AppState {
+        Ok(AppState {
             about: config.about.clone(),
             datasets,
             index,
             store,
-            prefix: config.path_prefix.clone(),
             loaded,
-            auth,
+            access,
             server: config.server,
             streams: StreamGate::new(config.server.max_streams, config.server.max_streams_per_client),
-        };
-        state.add_data_test();
-        Ok(state)
+        })
+    }
+
+    /// Path before `/hapi`.
+    pub fn prefix(&self) -> &str {
+        &self.access.site.prefix
     }
 
     /// The dataset with this id.
@@ -113,6 +150,107 @@ impl AppState {
         self.index.get(id).copied()
     }
 
+    /// What `who` may see of dataset `id` now; `None` if it does not exist for them.
+    pub fn view(&self, who: &Caller, id: &str) -> Option<View> {
+        self.view_at(self.dataset_index(id)?, who, now_nanos())
+    }
+
+    /// The datasets `who` may read, in catalog order.
+    pub fn visible<'a>(&'a self, who: &'a Caller) -> impl Iterator<Item = View> + 'a {
+        let now = now_nanos();
+        (0..self.datasets.len()).filter_map(move |i| self.view_at(i, who, now))
+    }
+
+    fn view_at(&self, index: usize, who: &Caller, now: Nanos) -> Option<View> {
+        let d = &self.datasets[index];
+        let (id, rules) = (d.spec.info.id.as_str(), &self.access.rules);
+        if !rules.can_read(who.identity(), id) {
+            return None;
+        }
+        // The line in the dataset's time resolution, so that what is published is exact.
+        let step = d.spec.info.time_format.resolution();
+        let until = rules.embargo(who.identity(), id).map(|age| {
+            let line = now.saturating_sub(i64::try_from(age.as_nanos()).unwrap_or(i64::MAX));
+            line - line.rem_euclid(step)
+        });
+        let all = d.dates();
+        let dates = all.until(until);
+        let info = &d.spec.info;
+        let sample = match info.sample {
+            Some((a, b)) if a >= dates.start && b <= dates.stop => Some((a, b)),
+            _ => dates.extent.map(|_| d.sample_range(&dates)),
+        };
+        let span = dates.stop.saturating_sub(dates.start);
+        Some(View {
+            index,
+            dates,
+            sample,
+            max_duration: d.max_duration.map(|m| m.min(span)),
+            embargoed: dates != all,
+        })
+    }
+
+    /// The dataset a view is of.
+    pub fn of(&self, v: &View) -> &Dataset {
+        &self.datasets[v.index]
+    }
+
+    /// `/about` as `who` sees it: `dataTest` (REQ-040, P-09), unless the operator gave
+    /// one, is a query that returns records they may read; none if they read nothing.
+    pub fn about(&self, who: &Caller) -> Map<String, Value> {
+        let mut about = self.about.clone();
+        if about.contains_key("dataTest") {
+            return about;
+        }
+        let Some((v, (start, stop))) =
+            self.visible(who).find_map(|v| Some((v, v.sample.filter(|_| v.dates.extent.is_some())?)))
+        else {
+            return about;
+        };
+        let info = &self.of(&v).spec.info;
+        let fmt = info.time_format;
+        let params: Vec<&str> = info.parameters.iter().skip(1).take(2).map(|p| p.name.as_str()).collect();
+        let query = serde_json::json!({
+            "dataset": info.id,
+            "start": time::format_string(start, fmt),
+            "stop": time::format_string(stop, fmt),
+            "parameters": params.join(","),
+        });
+        about.insert("dataTest".to_owned(), serde_json::json!({"name": "recent records", "query": query}));
+        about
+    }
+
+    /// The `/info` object of a view for a parameter subset.
+    pub fn info_json(&self, v: &View, selection: &[usize], resolve: bool) -> Map<String, Value> {
+        self.of(v).info_json(v, selection, resolve)
+    }
+
+    /// The full, resolved `/info` document of a view. Only the un-embargoed view is
+    /// cached (rebuilt when the extent moves): an embargoed one moves with the clock.
+    pub fn full_info(&self, v: &View) -> Bytes {
+        let d = self.of(v);
+        let all: Vec<usize> = (0..d.spec.info.parameters.len()).collect();
+        let build = || Bytes::from(crate::envelope::ok(d.info_json(v, &all, true)));
+        if v.embargoed {
+            return build();
+        }
+        let extent = v.dates.extent;
+        if let Some((at, bytes)) = &*d.full_info.read().unwrap_or_else(|e| e.into_inner())
+            && *at == extent
+        {
+            return bytes.clone();
+        }
+        let bytes = build();
+        *d.full_info.write().unwrap_or_else(|e| e.into_inner()) = Some((extent, bytes.clone()));
+        bytes
+    }
+
+    /// When what `v` shows last changed, for `Last-Modified`: an embargoed view changes
+    /// with the clock (and must not tell when hidden records arrived).
+    pub fn modified(&self, v: &View) -> SystemTime {
+        if v.embargoed { SystemTime::now() } else { self.of(v).modified() }
+    }
+
     /// Re-reads every dataset's extent (appends may come from another process).
     pub fn refresh(&self) -> Result<(), StoreError> {
         for d in &self.datasets {
@@ -120,27 +258,6 @@ impl AppState {
             d.observe(extent);
         }
         Ok(())
-    }
-
-    /// `dataTest` (REQ-040, P-09): a query that returns records, unless the operator gave one.
-    fn add_data_test(&mut self) {
-        if self.about.contains_key("dataTest") {
-            return;
-        }
-        let Some(d) = self.datasets.iter().find(|d| d.live().extent.is_some()) else { return };
-        let dates = d.dates();
-        let (start, stop) = d.sample_range(&dates);
-        let fmt = d.spec.info.time_format;
-        let params: Vec<&str> =
-            d.spec.info.parameters.iter().skip(1).take(2).map(|p| p.name.as_str()).collect();
-        let query = serde_json::json!({
-            "dataset": d.spec.info.id,
-            "start": time::format_string(start, fmt),
-            "stop": time::format_string(stop, fmt),
-            "parameters": params.join(","),
-        });
-        self.about
-            .insert("dataTest".to_owned(), serde_json::json!({"name": "recent records", "query": query}));
     }
 }
 
@@ -185,19 +302,6 @@ impl Dataset {
         Dates { start, stop, extent }
     }
 
-    /// [`dates`](Self::dates) as one caller sees them: under an embargo nothing after
-    /// `until` exists for them, so `stopDate` and the last record move back to it.
-    pub fn dates_until(&self, until: Option<Nanos>) -> Dates {
-        let mut d = self.dates();
-        if let Some(until) = until.map(|u| u.max(d.start))
-            && until < d.stop
-        {
-            d.stop = until;
-            d.extent = d.extent.and_then(|(a, b)| (a < until).then_some((a, b.min(until))));
-        }
-        d
-    }
-
     /// A short range that holds real data, inside the published range (P-36).
     pub fn sample_range(&self, dates: &Dates) -> (Nanos, Nanos) {
         let info = &self.spec.info;
@@ -214,44 +318,40 @@ impl Dataset {
         }
     }
 
-    /// The `/info` object for a parameter subset, with the dates, sample range and
-    /// `maxRequestDuration` that follow the data.
-    pub fn info_json(&self, selection: &[usize], resolve: bool) -> Map<String, Value> {
+    /// The `/info` object of view `v` for a parameter subset: configured values where
+    /// the view shows them unchanged; otherwise the dates, sample range and
+    /// `maxRequestDuration` of the view.
+    fn info_json(&self, v: &View, selection: &[usize], resolve: bool) -> Map<String, Value> {
         let info = &self.spec.info;
         let mut m = info.info_json(selection, resolve);
-        let dates = self.dates();
         let fmt = info.time_format;
+        let mut set = |k: &str, t: Nanos| {
+            m.insert(k.to_owned(), Value::String(time::format_string(t, fmt)));
+        };
         if info.start_date.is_none() {
-            m.insert("startDate".to_owned(), Value::String(time::format_string(dates.start, fmt)));
+            set("startDate", v.dates.start);
         }
-        if info.stop_date.is_none() {
-            m.insert("stopDate".to_owned(), Value::String(time::format_string(dates.stop, fmt)));
+        if info.stop_date.is_none() || v.embargoed {
+            set("stopDate", v.dates.stop);
         }
-        if !m.contains_key("sampleStartDate") && dates.extent.is_some() {
-            let (a, b) = self.sample_range(&dates);
-            m.insert("sampleStartDate".to_owned(), Value::String(time::format_string(a, fmt)));
-            m.insert("sampleStopDate".to_owned(), Value::String(time::format_string(b, fmt)));
+        if v.sample != info.sample {
+            match v.sample {
+                Some((a, b)) => {
+                    set("sampleStartDate", a);
+                    set("sampleStopDate", b);
+                }
+                None => {
+                    m.remove("sampleStartDate");
+                    m.remove("sampleStopDate");
+                }
+            }
         }
-        if !m.contains_key("maxRequestDuration")
-            && let Some(d) = self.max_duration
+        if info.max_request_duration.is_none()
+            && let Some(d) = v.max_duration
         {
             m.insert("maxRequestDuration".to_owned(), Value::String(duration::format(d)));
         }
         m
-    }
-
-    /// The full, resolved `/info` document, rebuilt only when the extent moved.
-    pub fn full_info(&self) -> Bytes {
-        let extent = self.live().extent;
-        if let Some((at, bytes)) = &*self.full_info.read().unwrap_or_else(|e| e.into_inner())
-            && *at == extent
-        {
-            return bytes.clone();
-        }
-        let all: Vec<usize> = (0..self.spec.info.parameters.len()).collect();
-        let bytes = Bytes::from(crate::routes::ok_json_bytes(self.info_json(&all, true)));
-        *self.full_info.write().unwrap_or_else(|e| e.into_inner()) = Some((extent, bytes.clone()));
-        bytes
     }
 }
 
@@ -287,4 +387,19 @@ pub fn now_nanos() -> Nanos {
 /// Formats a time in a dataset's format.
 pub fn fmt_time(t: Nanos, fmt: TimeFormat) -> String {
     time::format_string(t, fmt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dates;
+
+    #[test]
+    fn an_embargo_moves_the_stop_and_clips_the_extent() {
+        let d = Dates { start: 0, stop: 100, extent: Some((10, 90)) };
+        assert_eq!(d.until(None), d);
+        assert_eq!(d.until(Some(200)), d, "a line after the stop changes nothing");
+        assert_eq!(d.until(Some(50)), Dates { start: 0, stop: 50, extent: Some((10, 50)) });
+        assert_eq!(d.until(Some(5)), Dates { start: 0, stop: 5, extent: None });
+        assert_eq!(d.until(Some(-5)), Dates { start: 0, stop: 0, extent: None }, "never before the start");
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hapi_auth::{Issuer, IssuerConfig, IssuerError, OAuthError, TokenError, TokenValidator};
+use hapi_auth::{Issuer, IssuerConfig, IssuerError, OAuthError, Revocation, TokenError, TokenValidator};
 use serde_json::Value;
 
 use crate::provider::FakeIdp;
@@ -323,4 +323,69 @@ fn local_users() {
     assert!(issuer.remove_user("alice").expect("remove"));
     assert!(!issuer.remove_user("alice").expect("remove again"));
     assert!(issuer.verify_user("alice", "correct horse").is_none());
+}
+
+#[test]
+fn sessions_and_clients_can_be_revoked() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let issuer = open(dir.path());
+    // Another process's view of the same database: nothing remembered between checks.
+    let rev = Revocation::open(dir.path(), Duration::ZERO).expect("open");
+    issuer.add_user("alice", "correct horse", &["private".to_owned()]).expect("add");
+    let mut who = issuer.verify_user("alice", "correct horse").expect("login");
+    who.expires_at = unix_now() + 3600;
+    let sid = rev.start_session(&who, true, who.expires_at).expect("start");
+    let other = rev.start_session(&who, true, who.expires_at).expect("start");
+    assert!(sid.len() >= 64, "256 random bits");
+    assert_eq!(rev.session(&sid).expect("read").expect("live").roles, ["private"]);
+    assert_eq!(rev.session("not-a-session").expect("read"), None);
+
+    // The account's roles are read on each check.
+    assert!(issuer.set_user_roles("alice", &[]).expect("roles"));
+    assert!(rev.session(&sid).expect("read").expect("live").roles.is_empty());
+    // Logout ends one session.
+    rev.end_session(&sid).expect("end");
+    assert_eq!(rev.session(&sid).expect("read"), None);
+    assert!(rev.session(&other).expect("read").is_some());
+    // Removing the account ends the others; an account of the same name is a new one.
+    assert!(issuer.remove_user("alice").expect("remove"));
+    assert_eq!(rev.session(&other).expect("read"), None);
+    issuer.add_user("alice", "correct horse", &[]).expect("add again");
+    assert_eq!(rev.session(&other).expect("read"), None);
+    // An expired session is over, too.
+    let gone = rev.start_session(&who, false, unix_now() - 1).expect("start");
+    assert_eq!(rev.session(&gone).expect("read"), None);
+
+    // Clients: active until revoked; unknown ones never.
+    let (c, _) = issuer.create_client(None, &[]).expect("create");
+    assert!(rev.client_active(&c.id).expect("read"));
+    assert!(issuer.revoke_client(&c.id).expect("revoke"));
+    assert!(!rev.client_active(&c.id).expect("read"));
+    assert!(!rev.client_active("nobody").expect("read"));
+    // The session ids are stored hashed: the database holds no usable cookie value.
+    let db = std::fs::read(dir.path().join("auth.sqlite3")).expect("db");
+    let wal = std::fs::read(dir.path().join("auth.sqlite3-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(!bytes.windows(other.len()).any(|w| w == other.as_bytes()), "a session id in the database");
+    }
+}
+
+#[test]
+fn revocation_answers_are_reused_for_the_recheck_interval() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let issuer = open(dir.path());
+    let rev = Revocation::open(dir.path(), Duration::from_secs(3600)).expect("open");
+    let (c, _) = issuer.create_client(None, &[]).expect("create");
+    assert_eq!(rev.cached_client(&c.id), None, "nothing remembered yet");
+    assert!(rev.client_active(&c.id).expect("read"));
+    issuer.revoke_client(&c.id).expect("revoke");
+    // Within the interval the remembered answer stands (the cost of not reading per request).
+    assert_eq!(rev.cached_client(&c.id), Some(true));
+    let fresh = Revocation::open(dir.path(), Duration::from_secs(3600)).expect("open");
+    assert!(!fresh.client_active(&c.id).expect("read"));
+}
+
+fn unix_now() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+    i64::try_from(d.as_secs()).expect("seconds")
 }

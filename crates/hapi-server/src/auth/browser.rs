@@ -4,19 +4,18 @@
 
 use std::sync::Arc;
 
-use axum::Form;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hapi_core::percent::{self, encode as url_component};
 use serde::{Deserialize, Serialize};
 
-use super::Denied;
-use super::session::{LOGIN, SESSION};
-use crate::config::AuthMode;
-use crate::routes::landing::{esc, url_component};
-use crate::state::AppState;
+use super::session::LOGIN;
+use super::{Builtin, Oidc, Site};
+use crate::html::{esc, page};
 
 /// What a login in progress remembers between the redirect out and the callback.
 #[derive(Serialize, Deserialize)]
@@ -25,20 +24,6 @@ struct Pending {
     nonce: String,
     verifier: String,
     return_to: String,
-}
-
-/// Sends a browser without a session to the login (or refuses a script).
-pub fn to_login(st: &AppState, uri: &Uri) -> Response {
-    let can_login = match st.auth.mode {
-        AuthMode::Builtin => st.auth.issuer.is_some(),
-        AuthMode::Oidc => st.auth.oidc_client.is_some(),
-        AuthMode::Open => false,
-    };
-    if !can_login {
-        return Denied::Missing.into_response();
-    }
-    let back = uri.path_and_query().map_or("/", |p| p.as_str());
-    redirect(&format!("{}/auth/login?return_to={}", st.prefix, url_component(back)))
 }
 
 fn redirect(to: &str) -> Response {
@@ -50,10 +35,10 @@ fn redirect(to: &str) -> Response {
 }
 
 /// Only local paths: a login must never redirect elsewhere (open redirect).
-fn safe_return(st: &AppState, to: Option<&str>) -> String {
+fn safe_return(site: &Site, to: Option<&str>) -> String {
     match to {
         Some(t) if t.starts_with('/') && !t.starts_with("//") && !t.contains('\\') => t.to_owned(),
-        _ => format!("{}/hapi", st.prefix),
+        _ => site.path("/hapi"),
     }
 }
 
@@ -63,28 +48,38 @@ fn random_token() -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(b))
 }
 
-/// `?return_to=`.
-#[derive(Debug, Deserialize)]
-pub struct LoginQuery {
-    return_to: Option<String>,
-    error: Option<String>,
-}
+/// The form-encoded pairs of a query or body (the workspace's one decoder); a
+/// malformed one counts as empty.
+struct Fields(Vec<(String, String)>);
 
-/// `GET /auth/login`: to the provider, or the local login form.
-pub async fn login_page(State(st): State<Arc<AppState>>, Query(q): Query<LoginQuery>) -> Response {
-    let return_to = safe_return(&st, q.return_to.as_deref());
-    match st.auth.mode {
-        AuthMode::Oidc => start_oidc(&st, return_to),
-        AuthMode::Builtin => login_form(&st, &return_to, q.error.is_some()),
-        AuthMode::Open => redirect(&return_to),
+impl Fields {
+    fn of(text: Option<&str>) -> Fields {
+        Fields(text.and_then(percent::form_pairs).unwrap_or_default())
+    }
+
+    /// The first value of `name`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.0.iter().position(|(k, _)| k == name)?;
+        Some(self.0.swap_remove(i).1)
     }
 }
 
-fn start_oidc(st: &AppState, return_to: String) -> Response {
-    let auth = &st.auth;
-    let (Some(client), Some(sessions), Some(v)) = (&auth.oidc_client, &auth.sessions, &auth.validator) else {
-        return Denied::Missing.into_response();
-    };
+/// `GET /auth/login` with the built-in issuer: the local login form.
+pub async fn login_form(State(b): State<Arc<Builtin>>, RawQuery(q): RawQuery) -> Response {
+    let q = Fields::of(q.as_deref());
+    let return_to = safe_return(&b.site, q.get("return_to"));
+    form(&b.site, &return_to, q.get("error").is_some())
+}
+
+/// `GET /auth/login` with an external provider: off to its authorization endpoint.
+pub async fn login_oidc(State(o): State<Arc<Oidc>>, RawQuery(q): RawQuery) -> Response {
+    let return_to = safe_return(&o.site, Fields::of(q.as_deref()).get("return_to"));
+    let Some(client) = &o.login else { return super::Denied::Missing.into_response() };
+    let v = &o.validator;
     let Some(endpoint) = v.discovery().and_then(|d| d["authorization_endpoint"].as_str()) else {
         return (StatusCode::BAD_GATEWAY, "the provider has no authorization endpoint").into_response();
     };
@@ -100,27 +95,15 @@ fn start_oidc(st: &AppState, return_to: String) -> Response {
     let url = format!(
         "{endpoint}?response_type=code&client_id={}&redirect_uri={}&scope={}&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
         url_component(&client.client_id),
-        url_component(&callback_url(st)),
+        url_component(&o.site.url("/auth/callback")),
         url_component(&scope),
     );
     let pending = Pending { state, nonce, verifier, return_to };
     let mut r = redirect(&url);
-    if let Some(c) = sessions.seal(LOGIN, &pending, 600) {
+    if let Some(c) = o.browser.cookies.seal(LOGIN, &pending, 600) {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     r
-}
-
-fn callback_url(st: &AppState) -> String {
-    format!("{}{}/auth/callback", st.auth.public_url, st.prefix)
-}
-
-/// `?code=&state=` from the provider.
-#[derive(Debug, Deserialize)]
-pub struct Callback {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -131,15 +114,10 @@ struct TokenAnswer {
 
 /// `GET /auth/callback`: checks `state`, exchanges the code (with the PKCE verifier),
 /// checks the ID token's `nonce` and the access token, and starts the session.
-pub async fn callback(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(cb): Query<Callback>,
-) -> Response {
-    let auth = &st.auth;
-    let (Some(client), Some(sessions), Some(v)) = (&auth.oidc_client, &auth.sessions, &auth.validator) else {
-        return Denied::Missing.into_response();
-    };
+pub async fn callback(State(o): State<Arc<Oidc>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let mut cb = Fields::of(q.as_deref());
+    let Some(client) = &o.login else { return super::Denied::Missing.into_response() };
+    let (sessions, v) = (&o.browser.cookies, &o.validator);
     let fail = |why: &str| -> Response {
         tracing::warn!(reason = why, "browser login failed");
         let mut r = (StatusCode::UNAUTHORIZED, Html(page("Login failed", &format!("<p>{}</p>", esc(why)))))
@@ -152,10 +130,12 @@ pub async fn callback(
     let Some(pending) = sessions.open_cookie::<Pending>(&headers, LOGIN) else {
         return fail("the login expired or did not start here; try again");
     };
-    if cb.error.is_some() {
+    if cb.get("error").is_some() {
         return fail("the identity provider refused the login");
     }
-    let (Some(code), Some(state)) = (cb.code, cb.state) else { return fail("the provider sent no code") };
+    let (Some(code), Some(state)) = (cb.take("code"), cb.take("state")) else {
+        return fail("the provider sent no code");
+    };
     if state != pending.state {
         return fail("state does not match");
     }
@@ -175,7 +155,7 @@ pub async fn callback(
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
-            ("redirect_uri", callback_url(&st).as_str()),
+            ("redirect_uri", o.site.url("/auth/callback").as_str()),
             ("code_verifier", pending.verifier.as_str()),
         ])
         .send()
@@ -198,33 +178,27 @@ pub async fn callback(
     // The session outlives the short access token; its own lifetime is the session ttl.
     identity.expires_at = 0;
     tracing::info!(target: "audit", who = %identity.subject, event = "login", "browser login");
+    let o2 = o.clone();
+    let started = tokio::task::spawn_blocking(move || o2.browser.start_blocking(identity, false)).await;
+    let Ok(Some(session)) = started else { return fail("the session could not be recorded") };
     let mut r = redirect(&pending.return_to);
-    for c in [sessions.start(identity), sessions.clear(LOGIN)].into_iter().flatten() {
+    for c in [Some(session), sessions.clear(LOGIN)].into_iter().flatten() {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     r
 }
 
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-<style>body{{font-family:sans-serif;max-width:30em;margin:3em auto}}label{{display:block;margin:.5em 0}}</style>\
-</head><body><h1>{t}</h1>\n{body}\n</body></html>\n",
-        t = esc(title)
-    )
-}
-
-fn login_form(st: &AppState, return_to: &str, failed: bool) -> Response {
+fn form(site: &Site, return_to: &str, failed: bool) -> Response {
     let msg = if failed { "<p role=\"alert\">Wrong user name or password.</p>" } else { "" };
     let html = page(
         "Log in",
         &format!(
-            "{msg}<form method=\"post\" action=\"{p}/auth/login\">\
+            "{msg}<form method=\"post\" action=\"{a}\">\
 <input type=\"hidden\" name=\"return_to\" value=\"{r}\">\
 <label>User <input name=\"username\" autocomplete=\"username\" required></label>\
 <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
 <button type=\"submit\">Log in</button></form>",
-            p = st.prefix,
+            a = esc(&site.path("/auth/login")),
             r = esc(return_to)
         ),
     );
@@ -232,81 +206,87 @@ fn login_form(st: &AppState, return_to: &str, failed: bool) -> Response {
     (status, Html(html)).into_response()
 }
 
-/// The local login form's fields.
-#[derive(Deserialize)]
-pub struct LocalLogin {
-    username: String,
-    password: String,
-    return_to: Option<String>,
-}
-
-impl std::fmt::Debug for LocalLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalLogin").field("username", &self.username).finish_non_exhaustive()
-    }
-}
-
-/// `POST /auth/login`: local accounts of the built-in issuer.
-pub async fn login_submit(State(st): State<Arc<AppState>>, Form(f): Form<LocalLogin>) -> Response {
-    let return_to = safe_return(&st, f.return_to.as_deref());
-    let (Some(issuer), Some(sessions)) = (st.auth.issuer.clone(), &st.auth.sessions) else {
-        return Denied::Missing.into_response();
+/// `POST /auth/login`: local accounts of the built-in issuer (the form's `username`,
+/// `password` and `return_to`).
+pub async fn login_submit(State(b): State<Arc<Builtin>>, body: Bytes) -> Response {
+    let mut f = Fields::of(std::str::from_utf8(&body).ok());
+    let return_to = safe_return(&b.site, f.get("return_to"));
+    let (Some(name), Some(password)) = (f.take("username"), f.take("password")) else {
+        return (StatusCode::BAD_REQUEST, "the form needs username and password").into_response();
     };
     // Password hashing is deliberately slow: off the async workers, a few at a time.
-    let Ok(_slot) = st.auth.hashing.acquire().await else {
+    let Ok(_slot) = b.hashing.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let (name, password) = (f.username, f.password);
-    let who = tokio::task::spawn_blocking(move || issuer.verify_user(&name, &password)).await.ok().flatten();
-    match who {
-        Some(mut identity) => {
-            identity.expires_at = 0;
-            tracing::info!(target: "audit", who = %identity.subject, event = "login", "local login");
+    let b2 = b.clone();
+    let started = tokio::task::spawn_blocking(move || {
+        let mut identity = b2.issuer.verify_user(&name, &password)?;
+        identity.expires_at = 0;
+        tracing::info!(target: "audit", who = %identity.subject, event = "login", "local login");
+        Some(b2.browser.start_blocking(identity, true))
+    })
+    .await
+    .ok()
+    .flatten();
+    match started {
+        Some(cookie) => {
             let mut r = StatusCode::SEE_OTHER.into_response();
             if let Ok(v) = HeaderValue::from_str(&return_to) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
-            if let Some(c) = sessions.start(identity) {
-                r.headers_mut().append(header::SET_COOKIE, c);
+            match cookie {
+                Some(c) => {
+                    r.headers_mut().append(header::SET_COOKIE, c);
+                }
+                None => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }
             r
         }
         None => {
             tracing::warn!(target: "audit", event = "login_failed", "local login refused");
-            login_form(&st, &return_to, true)
+            form(&b.site, &return_to, true)
         }
     }
 }
 
-/// `GET /auth/logout`: ends the session here and, with an external provider, there too
-/// (OIDC RP-initiated logout), or the provider's session would log the browser straight
-/// back in.
-pub async fn logout(State(st): State<Arc<AppState>>) -> Response {
-    let end_session = match (&st.auth.oidc_client, &st.auth.validator) {
-        (Some(client), Some(v)) => v.discovery().and_then(|d| d["end_session_endpoint"].as_str()).map(|e| {
-            format!(
-                "{e}?client_id={}&post_logout_redirect_uri={}",
-                url_component(&client.client_id),
-                url_component(&format!("{}{}/hapi", st.auth.public_url, st.prefix))
-            )
-        }),
-        _ => None,
-    };
-    let mut r = match end_session {
-        Some(url) => redirect(&url),
-        None => {
-            let body = page(
-                "Logged out",
-                &format!(
-                    "<p>Your session has ended.</p><p><a href=\"{}/auth/login\">Log in again</a></p>",
-                    st.prefix
-                ),
-            );
-            Html(body).into_response()
-        }
-    };
-    if let Some(c) = st.auth.sessions.as_ref().and_then(|s| s.clear(SESSION)) {
+/// `GET /auth/logout` with the built-in issuer: ends the session on the server, so a
+/// copy of the cookie is worth nothing either.
+pub async fn logout_local(State(b): State<Arc<Builtin>>, headers: HeaderMap) -> Response {
+    let mut r = Html(logged_out(&b.site)).into_response();
+    if let Some(c) = b.browser.end(&headers).await {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     r
+}
+
+/// `GET /auth/logout` with an external provider: ends the session here and, through
+/// OIDC RP-initiated logout, there too, or the provider's session would log the browser
+/// straight back in.
+pub async fn logout_oidc(State(o): State<Arc<Oidc>>, headers: HeaderMap) -> Response {
+    let end_session = o.login.as_ref().and_then(|client| {
+        let e = o.validator.discovery().and_then(|d| d["end_session_endpoint"].as_str())?;
+        Some(format!(
+            "{e}?client_id={}&post_logout_redirect_uri={}",
+            url_component(&client.client_id),
+            url_component(&o.site.url("/hapi"))
+        ))
+    });
+    let mut r = match end_session {
+        Some(url) => redirect(&url),
+        None => Html(logged_out(&o.site)).into_response(),
+    };
+    if let Some(c) = o.browser.end(&headers).await {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+fn logged_out(site: &Site) -> String {
+    page(
+        "Logged out",
+        &format!(
+            "<p>Your session has ended.</p><p><a href=\"{}\">Log in again</a></p>",
+            esc(&site.path("/auth/login"))
+        ),
+    )
 }

@@ -8,15 +8,15 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::state::AppState;
+use super::Access;
 
 /// The middleware; it also answers preflight requests.
-pub async fn cors(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn cors(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let trusted = origin
         .as_ref()
         .and_then(|o| o.to_str().ok())
-        .is_some_and(|o| st.auth.cookie_origins.iter().any(|c| c == o));
+        .is_some_and(|o| access.cookie_origins.iter().any(|c| c == o));
     let preflight =
         req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut r = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };

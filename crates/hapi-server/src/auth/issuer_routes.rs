@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::state::AppState;
+use hapi_core::percent;
+
+use super::Builtin;
 
 fn json(status: StatusCode, v: &serde_json::Value) -> Response {
     let mut r = (status, v.to_string()).into_response();
@@ -22,23 +24,21 @@ fn json(status: StatusCode, v: &serde_json::Value) -> Response {
 }
 
 /// `GET /.well-known/openid-configuration`.
-pub async fn discovery(State(st): State<Arc<AppState>>) -> Response {
-    let Some(issuer) = &st.auth.issuer else { return StatusCode::NOT_FOUND.into_response() };
-    let base = format!("{}{}", st.auth.public_url, st.prefix);
-    let doc = issuer.discovery_document(&format!("{base}/oauth/token"), &format!("{base}/oauth/jwks"), None);
+pub async fn discovery(State(b): State<Arc<Builtin>>) -> Response {
+    let doc = b.issuer.discovery_document(&b.site.url("/oauth/token"), &b.site.url("/oauth/jwks"), None);
     json(StatusCode::OK, &doc)
 }
 
 /// `GET /oauth/jwks`.
-pub async fn jwks(State(st): State<Arc<AppState>>) -> Response {
-    let Some(issuer) = &st.auth.issuer else { return StatusCode::NOT_FOUND.into_response() };
-    match serde_json::to_value(issuer.jwks()) {
+pub async fn jwks(State(b): State<Arc<Builtin>>) -> Response {
+    match serde_json::to_value(b.issuer.jwks()) {
         Ok(v) => json(StatusCode::OK, &v),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
-/// HTTP Basic client credentials (RFC 6749 §2.3.1: both parts form-urlencoded).
+/// HTTP Basic client credentials, base64-decoded and split at the first `:`; the
+/// issuer undoes the form-encoding inside (RFC 6749 §2.3.1), once.
 fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = v.split_once(' ')?;
@@ -48,40 +48,13 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     let raw = STANDARD.decode(rest.trim()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
-    Some((form_decode(id)?, form_decode(secret)?))
-}
-
-/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space here).
-fn form_decode(s: &str) -> Option<String> {
-    let s = s.replace('+', " ");
-    let mut out = Vec::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    Some((id.to_owned(), secret.to_owned()))
 }
 
 /// `POST /oauth/token`: client_credentials only.
-pub async fn token(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(issuer) = st.auth.issuer.clone() else { return StatusCode::NOT_FOUND.into_response() };
-    let form: Option<Vec<(String, String)>> = std::str::from_utf8(&body).ok().and_then(|text| {
-        text.split('&')
-            .filter(|kv| !kv.is_empty())
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                Some((form_decode(k)?, form_decode(v)?))
-            })
-            .collect()
-    });
+pub async fn token(State(b): State<Arc<Builtin>>, headers: HeaderMap, body: Bytes) -> Response {
+    let issuer = b.issuer.clone();
+    let form = std::str::from_utf8(&body).ok().and_then(percent::form_pairs);
     let Some(form) = form else {
         return json(
             StatusCode::BAD_REQUEST,
@@ -91,7 +64,7 @@ pub async fn token(State(st): State<Arc<AppState>>, headers: HeaderMap, body: By
     let basic = basic(&headers);
     let used_basic = basic.is_some();
     // Secret hashes are deliberately slow: off the async workers, a few at a time.
-    let Ok(_slot) = st.auth.hashing.acquire().await else {
+    let Ok(_slot) = b.hashing.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let result = tokio::task::spawn_blocking(move || issuer.token(&form, basic)).await;

@@ -1,36 +1,47 @@
 //! Access control: who the caller is (bearer token or browser session), which paths
-//! need it, which datasets they may read, and the RFC 6750 answers when they may not.
+//! need it, and the RFC 6750 answers when they may not. Which datasets a caller reads
+//! is [`Access::rules`]; what they see of them is computed in `state.rs`.
 //!
 //! The HAPI specification leaves authentication out on purpose (its §8.6.2); this is
 //! the SWE HAPI Server's model: every endpoint behind OIDC bearer tokens, a browser
 //! login, and per-dataset rights.
+//!
+//! Each mode is a type ([`Mode`]): the built-in issuer's and the external provider's
+//! parts exist only in their mode, their routes are only registered there, and open mode
+//! is allow-all rules rather than a test in every handler. This module imports nothing
+//! of `state.rs` or `routes/`: its middleware and handlers take the part they need.
 
 pub mod browser;
 pub mod cors;
+mod denied;
 pub mod issuer_routes;
+mod middleware;
 pub mod session;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use hapi_auth::{AccessRules, Identity, Issuer, IssuerConfig, TokenError, TokenValidator, ValidatorConfig};
-use hapi_core::{HAPI_VERSION, HapiStatus, Nanos};
-use serde_json::json;
+use axum::Router;
+use axum::routing::{get, post};
+use hapi_auth::{AccessRules, Identity, Issuer, Revocation, TokenValidator};
 
-use crate::config::{AuthMode, AuthSettings};
-use crate::state::AppState;
+use crate::config::{AuthSettings, LoginClient, ModeSettings};
+pub use denied::Denied;
+pub use middleware::authenticate;
 use session::Sessions;
 
 /// Who made the request; `None` is an anonymous caller. Handlers read it from the
-/// request extensions to filter the catalog and refuse datasets.
+/// request extensions.
 #[derive(Debug, Clone, Default)]
 pub struct Caller(pub Option<Arc<Identity>>);
 
 impl Caller {
+    /// The identity, if any.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.0.as_deref()
+    }
+
     /// Who, for the audit log: the token's subject (a user, or the client itself for
     /// client_credentials), or `anonymous`.
     pub fn who(&self) -> &str {
@@ -43,276 +54,194 @@ impl Caller {
     }
 }
 
-/// The external provider's browser-login client.
-#[derive(Clone)]
-pub struct OidcClient {
-    /// Our client id at the provider.
-    pub client_id: String,
-    /// Its secret.
-    pub client_secret: String,
+/// Where the server is: what links, redirects and cookies are built from.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Path before `/hapi` (empty, or `/...` without a trailing slash).
+    pub prefix: String,
+    /// Public base URL without a trailing slash.
+    pub public_url: String,
 }
 
-impl std::fmt::Debug for OidcClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcClient").field("client_id", &self.client_id).finish_non_exhaustive()
+impl Site {
+    /// `path` (which starts with `/`) under the prefix.
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.prefix)
+    }
+
+    /// `path` as an absolute URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}{path}", self.public_url, self.prefix)
     }
 }
 
 /// Access control of one server.
 #[derive(Debug)]
-pub struct Auth {
-    /// The mode.
-    pub mode: AuthMode,
-    /// Validates bearer tokens (built-in or external issuer).
-    pub validator: Option<Arc<TokenValidator>>,
-    /// The built-in issuer.
-    pub issuer: Option<Arc<Issuer>>,
-    /// Who may read what.
+pub struct Access {
+    /// Who may read what (allow-all in open mode).
     pub rules: AccessRules,
+    /// Prefix and public URL.
+    pub site: Site,
     /// Paths (with prefix) served without credentials.
     public: Vec<String>,
-    /// Browser sessions.
-    pub sessions: Option<Sessions>,
-    /// The external provider's login client, if browser login goes there.
-    pub oidc_client: Option<OidcClient>,
-    /// Public base URL.
-    pub public_url: String,
     /// Origins allowed to send cookies cross-origin.
     pub cookie_origins: Vec<String>,
+    /// The mode and what only it has.
+    pub mode: Mode,
+}
+
+/// The access-control mode, with what only that mode has.
+#[derive(Debug)]
+pub enum Mode {
+    /// No credentials at all.
+    Open,
+    /// The built-in issuer.
+    Builtin(Arc<Builtin>),
+    /// An external OpenID provider.
+    Oidc(Arc<Oidc>),
+}
+
+/// The built-in issuer, its token check and local browser accounts.
+#[derive(Debug)]
+pub struct Builtin {
+    /// Issues tokens, keeps clients and accounts.
+    pub issuer: Arc<Issuer>,
+    /// Checks its tokens.
+    pub validator: TokenValidator,
+    /// Browser sessions of local accounts.
+    pub browser: Browser,
     /// Bounds concurrent password and secret hashing: each Argon2 check takes tens of
     /// milliseconds and ~19 MiB, so a burst of logins must queue, not exhaust memory.
     pub hashing: tokio::sync::Semaphore,
+    /// Prefix and public URL.
+    pub site: Site,
+}
+
+/// An external provider: its token check, and its browser login if configured.
+#[derive(Debug)]
+pub struct Oidc {
+    /// Checks its tokens (discovered at start-up).
+    pub validator: TokenValidator,
+    /// Our client there, for the browser login.
+    pub login: Option<LoginClient>,
+    /// Browser sessions started by its login.
+    pub browser: Browser,
+    /// Prefix and public URL.
+    pub site: Site,
+}
+
+/// Browser sessions: sealed cookies naming server-side sessions that can end.
+#[derive(Debug)]
+pub struct Browser {
+    /// Seals and opens the cookies.
+    pub cookies: Sessions,
+    /// The sessions themselves, and revoked clients.
+    pub revocation: Arc<Revocation>,
 }
 
 /// Argon2 checks that may run at once.
 const HASHING_SLOTS: usize = 4;
 
-impl Auth {
-    /// No access control at all.
-    pub fn open() -> Auth {
-        Auth {
-            mode: AuthMode::Open,
-            validator: None,
-            issuer: None,
-            rules: AccessRules::new(&hapi_auth::RulesConfig::default()).unwrap_or_else(|_| unreachable!()),
-            public: Vec::new(),
-            sessions: None,
-            oidc_client: None,
-            public_url: String::new(),
-            cookie_origins: Vec::new(),
-            hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
-        }
-    }
-
+impl Access {
     /// Builds access control from the configuration: opens the built-in issuer's keys
     /// and database, or discovers the external provider (a start-up error if it fails).
-    pub async fn from_settings(s: &AuthSettings, prefix: &str, data_dir: &std::path::Path) -> Result<Auth> {
-        if s.mode == AuthMode::Open {
-            return Ok(Auth::open());
-        }
-        let rules = AccessRules::new(&s.access).map_err(|e| anyhow::anyhow!("[auth.access]: {e}"))?;
-        let sessions =
-            Sessions::open(&s.session_key_file, s.public_url.starts_with("https://"), s.session_ttl)?;
-        let public = s.public_paths.iter().map(|p| format!("{prefix}{p}")).collect();
-        let (validator, issuer, oidc_client) = match s.mode {
-            AuthMode::Builtin => {
-                let issuer = Issuer::open(
-                    data_dir,
-                    IssuerConfig {
-                        issuer_url: s.public_url.clone(),
-                        audience: s.audience.clone(),
-                        scopes: vec![s.scope.clone()],
-                        token_ttl: s.token_ttl,
-                    },
-                )
-                .context("opening the built-in token issuer")?;
-                let mut cfg = issuer.validator_config();
-                cfg.leeway = s.leeway;
-                let v = TokenValidator::with_keys(cfg, issuer.jwks());
-                (v, Some(Arc::new(issuer)), None)
-            }
-            AuthMode::Oidc => {
-                let o = s.oidc.as_ref().context("[auth.oidc] missing")?;
-                let secret = match (&o.client_secret, &o.client_secret_file) {
-                    (Some(v), _) => Some(v.clone()),
-                    (None, Some(f)) => Some(
-                        std::fs::read_to_string(f)
-                            .with_context(|| format!("reading client_secret_file {}", f.display()))?
-                            .trim()
-                            .to_owned(),
-                    ),
-                    (None, None) => None,
-                };
-                let mut cfg = ValidatorConfig::new(o.issuer.clone(), o.audience.clone());
-                cfg.required_scope = o.scope.clone();
-                cfg.roles_claim = o.roles_claim.clone();
-                if let Some(l) = o.leeway {
-                    cfg.leeway = std::time::Duration::from_secs(l);
-                }
-                if let Some(r) = o.jwks_refetch_interval {
-                    cfg.jwks_min_refetch = std::time::Duration::from_secs(r);
-                }
-                let client = match (&o.client_id, secret) {
-                    (Some(id), Some(secret)) => {
-                        Some(OidcClient { client_id: id.clone(), client_secret: secret })
-                    }
-                    _ => None,
-                };
-                if o.introspection {
-                    let c =
-                        client.as_ref().context("[auth.oidc] introspection needs client_id and a secret")?;
-                    cfg.introspection = Some(hapi_auth::Introspection {
-                        endpoint: None,
-                        client_id: c.client_id.clone(),
-                        client_secret: c.client_secret.clone(),
-                    });
-                }
-                let v = TokenValidator::discover(cfg)
-                    .await
-                    .with_context(|| format!("discovering the OpenID provider {}", o.issuer))?;
-                (v, None, client)
-            }
-            AuthMode::Open => unreachable!(),
+    pub async fn build(s: &AuthSettings, prefix: &str, data_dir: &Path) -> Result<Access> {
+        let site = Site { prefix: prefix.to_owned(), public_url: s.public_url.clone() };
+        let browser = || -> Result<Browser> {
+            let cookie_path = if prefix.is_empty() { "/" } else { prefix };
+            Ok(Browser {
+                cookies: Sessions::open(
+                    &s.session_key_file,
+                    s.public_url.starts_with("https://"),
+                    s.session_ttl,
+                    cookie_path,
+                )?,
+                revocation: Arc::new(
+                    Revocation::open(data_dir, hapi_auth::RECHECK).context("opening the session database")?,
+                ),
+            })
         };
-        Ok(Auth {
-            mode: s.mode,
-            validator: Some(Arc::new(validator)),
-            issuer,
-            rules,
-            public,
-            sessions: Some(sessions),
-            oidc_client,
-            public_url: s.public_url.clone(),
+        let mode = match &s.mode {
+            ModeSettings::Open => Mode::Open,
+            ModeSettings::Builtin { issuer, leeway } => {
+                let issuer =
+                    Issuer::open(data_dir, issuer.clone()).context("opening the built-in token issuer")?;
+                let mut cfg = issuer.validator_config();
+                cfg.leeway = *leeway;
+                let validator = TokenValidator::with_keys(cfg, issuer.jwks());
+                Mode::Builtin(Arc::new(Builtin {
+                    issuer: Arc::new(issuer),
+                    validator,
+                    browser: browser()?,
+                    hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
+                    site: site.clone(),
+                }))
+            }
+            ModeSettings::Oidc { validator, login } => {
+                let v = TokenValidator::discover(validator.clone())
+                    .await
+                    .with_context(|| format!("discovering the OpenID provider {}", validator.issuer))?;
+                Mode::Oidc(Arc::new(Oidc {
+                    validator: v,
+                    login: login.clone(),
+                    browser: browser()?,
+                    site: site.clone(),
+                }))
+            }
+        };
+        Ok(Access {
+            rules: s.rules.clone(),
+            public: s.public_paths.iter().map(|p| site.path(p)).collect(),
+            site,
             cookie_origins: s.cookie_origins.clone(),
-            hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
+            mode,
         })
     }
 
-    /// Whether `who` may see dataset `id` at all (otherwise it answers as unknown: 1406).
-    pub fn can_read(&self, who: &Caller, id: &str) -> bool {
-        self.mode == AuthMode::Open || self.rules.can_read(who.0.as_deref(), id)
-    }
-
-    /// The newest time `who` may read in dataset `id`, when an embargo applies.
-    pub fn embargo_until(&self, who: &Caller, id: &str) -> Option<Nanos> {
-        if self.mode == AuthMode::Open {
-            return None;
+    /// The built-in issuer, in that mode (for the command line and tests).
+    pub fn issuer(&self) -> Option<&Arc<Issuer>> {
+        match &self.mode {
+            Mode::Builtin(b) => Some(&b.issuer),
+            _ => None,
         }
-        let age = self.rules.embargo(who.0.as_deref(), id)?;
-        let age = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
-        Some(crate::state::now_nanos().saturating_sub(age))
     }
-}
 
-/// Why a request is refused before it reaches a handler.
-#[derive(Debug)]
-pub enum Denied {
-    /// No credentials: 401 with a bare `WWW-Authenticate: Bearer` challenge (RFC 6750 §3.1).
-    Missing,
-    /// Malformed request, e.g. a token in the query string: 400 `invalid_request`.
-    InvalidRequest(&'static str),
-    /// A bad token: 401 `invalid_token`.
-    Token(TokenError),
-}
-
-impl IntoResponse for Denied {
-    fn into_response(self) -> Response {
-        let (status, error, description) = match &self {
-            Denied::Missing => {
-                (StatusCode::UNAUTHORIZED, None, "authentication required: send a bearer token")
-            }
-            Denied::InvalidRequest(d) => (StatusCode::BAD_REQUEST, Some("invalid_request"), *d),
-            Denied::Token(e) => {
-                // RFC 6750 §3.1: insufficient_scope is 403, the rest 401.
-                let status = if e.error_code() == "insufficient_scope" {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::UNAUTHORIZED
-                };
-                (status, Some(e.error_code()), e.description())
-            }
-        };
-        let challenge = match error {
-            Some(code) => {
-                format!("Bearer realm=\"hapi\", error=\"{code}\", error_description=\"{description}\"")
-            }
-            None => "Bearer realm=\"hapi\"".to_owned(),
-        };
-        let body = json!({
-            "HAPI": HAPI_VERSION,
-            "status": {"code": 1400, "message": format!("HAPI error 1400: {}: {description}", HapiStatus::BadRequest.message())},
-            "x_auth_error": error.unwrap_or("missing_token"),
-        });
-        let mut r = (status, body.to_string()).into_response();
-        let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            h.insert(header::WWW_AUTHENTICATE, v);
+    /// The token validator, in a mode that has one (for tests and metrics).
+    pub fn validator(&self) -> Option<&TokenValidator> {
+        match &self.mode {
+            Mode::Open => None,
+            Mode::Builtin(b) => Some(&b.validator),
+            Mode::Oidc(o) => Some(&o.validator),
         }
-        r
     }
-}
 
-/// Paths the auth layer never guards: the issuer's and the login's own endpoints.
-fn is_auth_path(path: &str, prefix: &str) -> bool {
-    let p = path.strip_prefix(prefix).unwrap_or(path);
-    p.starts_with("/auth/") || p.starts_with("/oauth/") || p == "/.well-known/openid-configuration"
-}
+    /// Whether `path` (with the prefix) is served without credentials: the configured
+    /// public paths, and the paths that only ever redirect (the root, the bare prefix,
+    /// and a trailing slash, which no route has).
+    fn is_public(&self, path: &str) -> bool {
+        path == "/"
+            || path == self.site.prefix
+            || path.ends_with('/')
+            || self.public.iter().any(|p| p == path)
+    }
 
-/// The bearer token of `Authorization`, if that is what it holds.
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Denied> {
-    let Some(v) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
-    let v = v.to_str().map_err(|_| Denied::InvalidRequest("the Authorization header is not ASCII"))?;
-    let (scheme, token) = v.split_once(' ').unwrap_or((v, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(None);
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(Denied::InvalidRequest("the bearer token is empty"));
-    }
-    Ok(Some(token))
-}
-
-/// The middleware: resolves the caller, or refuses the request.
-pub async fn authenticate(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let auth = &st.auth;
-    if auth.mode == AuthMode::Open
-        || req.method() == Method::OPTIONS
-        || is_auth_path(req.uri().path(), &st.prefix)
-    {
-        req.extensions_mut().insert(Caller(None));
-        return next.run(req).await;
-    }
-    // Tokens belong in the header only (RFC 6750 §2.3 is not offered: URLs end up in logs).
-    if req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some("access_token")))
-    {
-        return Denied::InvalidRequest("tokens are accepted only in the Authorization header")
-            .into_response();
-    }
-    let identity = match bearer(req.headers()) {
-        Err(d) => return d.into_response(),
-        Ok(Some(token)) => match auth.validator.as_ref().map(|v| v.validate_shared(token)) {
-            Some(fut) => match fut.await {
-                Ok(id) => Some(id),
-                Err(e) => return Denied::Token(e).into_response(),
-            },
-            None => return Denied::Missing.into_response(),
-        },
-        Ok(None) => auth.sessions.as_ref().and_then(|s| s.identity(req.headers())).map(Arc::new),
-    };
-    let path = req.uri().path();
-    if identity.is_none() && !auth.public.iter().any(|p| p == path) && !auth.rules.has_anonymous() {
-        if wants_html(req.headers()) && req.method() == Method::GET {
-            return browser::to_login(&st, req.uri());
+    /// The routes of this mode's issuer and browser login, under the prefix.
+    pub fn routes(&self) -> Router {
+        let p = |path: &str| self.site.path(path);
+        match &self.mode {
+            Mode::Open => Router::new(),
+            Mode::Builtin(b) => Router::new()
+                .route(&p("/auth/login"), get(browser::login_form).post(browser::login_submit))
+                .route(&p("/auth/logout"), get(browser::logout_local))
+                .route(&p("/oauth/token"), post(issuer_routes::token))
+                .route(&p("/oauth/jwks"), get(issuer_routes::jwks))
+                .route(&p("/.well-known/openid-configuration"), get(issuer_routes::discovery))
+                .with_state(b.clone()),
+            Mode::Oidc(o) => Router::new()
+                .route(&p("/auth/login"), get(browser::login_oidc))
+                .route(&p("/auth/callback"), get(browser::callback))
+                .route(&p("/auth/logout"), get(browser::logout_oidc))
+                .with_state(o.clone()),
         }
-        return Denied::Missing.into_response();
     }
-    req.extensions_mut().insert(Caller(identity));
-    next.run(req).await
-}
-
-/// A browser navigation (rather than a script) asks for HTML first.
-fn wants_html(h: &HeaderMap) -> bool {
-    h.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.starts_with("text/html"))
 }

@@ -1,18 +1,24 @@
-//! Browser sessions: the caller's identity in an encrypted, authenticated cookie.
+//! Browser sessions: a cookie that names a server-side session.
 //!
 //! The cookie is sealed with AES-256-GCM by the `cookie` crate's private jar, so it can
-//! be neither read nor forged without the key. The key is a file that replicas share,
-//! which keeps the servers stateless.
+//! be neither read nor forged without the key (a file that replicas share). It holds
+//! only the session's random id; the session itself is a row of `auth.sqlite3`
+//! ([`hapi_auth::Revocation`]), so logout, a removed account or a changed role ends or
+//! changes it on the server, whatever copies of the cookie exist.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
 use axum::http::{HeaderMap, HeaderValue, header};
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use hapi_auth::Identity;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::Browser;
 
 /// The session cookie.
 pub const SESSION: &str = "hapi_session";
@@ -24,6 +30,8 @@ pub struct Sessions {
     key: Key,
     secure: bool,
     ttl: Duration,
+    /// The cookies' `Path`: the prefix, so that two servers on one host keep apart.
+    path: String,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -31,13 +39,15 @@ impl std::fmt::Debug for Sessions {
         f.debug_struct("Sessions")
             .field("secure", &self.secure)
             .field("ttl", &self.ttl)
+            .field("path", &self.path)
             .finish_non_exhaustive()
     }
 }
 
 impl Sessions {
-    /// Loads the key from `path`, creating it (mode 0600) on first use.
-    pub fn open(path: &Path, secure: bool, ttl: Duration) -> Result<Sessions> {
+    /// Loads the key from `path`, creating it (mode 0600) on first use; cookies are
+    /// set for `cookie_path`.
+    pub fn open(path: &Path, secure: bool, ttl: Duration, cookie_path: &str) -> Result<Sessions> {
         let key = match std::fs::read(path) {
             Ok(bytes) if bytes.len() >= 64 => Key::from(&bytes[..64]),
             Ok(_) => anyhow::bail!("session key {} is shorter than 64 bytes", path.display()),
@@ -57,7 +67,7 @@ impl Sessions {
             }
             Err(e) => return Err(e).with_context(|| format!("reading the session key {}", path.display())),
         };
-        Ok(Sessions { key, secure, ttl })
+        Ok(Sessions { key, secure, ttl, path: cookie_path.to_owned() })
     }
 
     /// The session lifetime.
@@ -65,18 +75,10 @@ impl Sessions {
         self.ttl
     }
 
-    /// The identity of a valid, unexpired session cookie.
-    pub fn identity(&self, headers: &HeaderMap) -> Option<Identity> {
-        let id: Identity = self.open_cookie(headers, SESSION)?;
-        (id.expires_at > now_secs()).then_some(id)
-    }
-
-    /// A `Set-Cookie` that starts a session for `id`, ending at the earlier of its expiry and the ttl.
-    pub fn start(&self, mut id: Identity) -> Option<HeaderValue> {
+    /// When a session started now ends: the earlier of `expires_at` (if set) and the ttl.
+    fn end_of(&self, expires_at: i64) -> i64 {
         let end = now_secs() + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        id.expires_at = if id.expires_at > 0 { id.expires_at.min(end) } else { end };
-        let max_age = (id.expires_at - now_secs()).max(0);
-        self.seal(SESSION, &id, max_age)
+        if expires_at > 0 { expires_at.min(end) } else { end }
     }
 
     /// Seals any value into a cookie that lives `max_age` seconds.
@@ -111,13 +113,67 @@ impl Sessions {
     }
 
     fn attributes<'a>(&self, mut c: Cookie<'a>, max_age: i64) -> Cookie<'a> {
-        c.set_path("/");
+        c.set_path(self.path.clone());
         c.set_http_only(true);
         // Lax: the provider's redirect back to the callback is a top-level GET that must carry it.
         c.set_same_site(SameSite::Lax);
         c.set_secure(self.secure);
         c.set_max_age(cookie::time::Duration::seconds(max_age));
         c
+    }
+}
+
+/// What the session cookie holds: the id of a server-side session.
+#[derive(Serialize, Deserialize)]
+struct SessionCookie {
+    sid: String,
+}
+
+impl Browser {
+    /// The identity of the request's session, if its cookie is good and the session lives.
+    pub async fn identity(&self, headers: &HeaderMap) -> Option<Arc<Identity>> {
+        let sid = self.cookies.open_cookie::<SessionCookie>(headers, SESSION)?.sid;
+        if let Some(found) = self.revocation.cached_session(&sid) {
+            return found;
+        }
+        let r = self.revocation.clone();
+        match tokio::task::spawn_blocking(move || r.session(&sid)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reading a session from the auth database failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Starts a session for `id` and returns its `Set-Cookie`. `local`: a local account,
+    /// whose roles follow the account. Blocking (one SQLite write).
+    pub fn start_blocking(&self, mut id: Identity, local: bool) -> Option<HeaderValue> {
+        id.expires_at = self.cookies.end_of(id.expires_at);
+        let sid = match self.revocation.start_session(&id, local, id.expires_at) {
+            Ok(sid) => sid,
+            Err(e) => {
+                tracing::error!(error = %e, "recording a session failed");
+                return None;
+            }
+        };
+        let max_age = (id.expires_at - now_secs()).max(0);
+        self.cookies.seal(SESSION, &SessionCookie { sid }, max_age)
+    }
+
+    /// Ends the request's session, if it has one, and returns the `Set-Cookie` that
+    /// clears the cookie.
+    pub async fn end(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        if let Some(c) = self.cookies.open_cookie::<SessionCookie>(headers, SESSION) {
+            let r = self.revocation.clone();
+            match tokio::task::spawn_blocking(move || r.end_session(&c.sid)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "ending a session failed"),
+                Err(e) => tracing::error!(error = %e, "ending a session panicked"),
+            }
+        }
+        self.cookies.clear(SESSION)
     }
 }
 

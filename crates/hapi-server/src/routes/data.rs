@@ -20,13 +20,13 @@ use futures::StreamExt;
 use hapi_core::Batch;
 use hapi_core::encode::{Encoder, Format};
 use hapi_core::request::{self, DataRequest};
-use hapi_core::{HAPI_VERSION, HapiStatus, StatusError, duration};
+use hapi_core::{HapiStatus, StatusError, duration};
 use hapi_store::BatchIter;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, reason_phrase};
-use crate::state::{AppState, Dataset, fmt_time, max_records};
+use crate::state::{AppState, Dataset, View, fmt_time, max_records};
 use crate::streams::{Busy, ClientKey, StreamPermit};
 
 /// Bytes handed to hyper at a time.
@@ -87,7 +87,7 @@ pub(crate) async fn data(
         t0: Instant::now(),
     };
     let checked = check(&st, &caller, q.as_deref(), &mut audit);
-    let (index, req_data) = match checked {
+    let (view, req_data) = match checked {
         Ok(v) => v,
         Err(e) => {
             audit.log(e.0.status.code(), 0, true);
@@ -97,7 +97,7 @@ pub(crate) async fn data(
     let format = req_data.format;
     let head = method == Method::HEAD;
     let state = st.clone();
-    let started = tokio::task::spawn_blocking(move || Producer::start(state, index, req_data, audit, head))
+    let started = tokio::task::spawn_blocking(move || Producer::start(state, view, req_data, audit, head))
         .await
         .map_err(|e| ApiError::internal(HapiStatus::Internal, &e))??;
     Ok(match started {
@@ -162,13 +162,13 @@ fn too_many_streams(busy: Busy) -> Response {
 }
 
 /// Every check before any work: names, dataset and the caller's right to it, parameters,
-/// times (within the caller's embargo), format, include.
+/// times (within the caller's view), format, include.
 fn check(
     st: &AppState,
     caller: &Caller,
     q: Option<&str>,
     audit: &mut Audit,
-) -> Result<(usize, DataRequest), ApiError> {
+) -> Result<(View, DataRequest), ApiError> {
     let pairs = request::parse_query(q.unwrap_or(""))?;
     let query = request::data(&pairs)?;
     audit.dataset.clone_from(&query.dataset);
@@ -176,15 +176,10 @@ fn check(
     audit.start = query.start.clone().unwrap_or_default();
     audit.stop = query.stop.clone().unwrap_or_default();
     // A dataset the caller may not read answers exactly like one that does not exist.
-    let index = st
-        .dataset_index(&query.dataset)
-        .filter(|_| st.auth.can_read(caller, &query.dataset))
-        .ok_or(HapiStatus::UnknownDataset)?;
-    let ds = &st.datasets[index];
-    let dates = ds.dates_until(st.auth.embargo_until(caller, &query.dataset));
-    let req = request::check_data(&query, &ds.spec.info, dates.start, dates.stop)?;
+    let view = st.view(caller, &query.dataset).ok_or(HapiStatus::UnknownDataset)?;
+    let req = request::check_data(&query, &st.of(&view).spec.info, view.dates.start, view.dates.stop)?;
     audit.format = req.format.as_str();
-    Ok((index, req))
+    Ok((view, req))
 }
 
 fn stream_response(format: Format, status: HapiStatus, body: Body) -> Response {
@@ -230,12 +225,12 @@ impl Producer {
     /// Limits, then the first chunk: every failure here is still a clean HAPI error.
     fn start(
         st: Arc<AppState>,
-        index: usize,
+        view: View,
         req: DataRequest,
         audit: Audit,
         head: bool,
     ) -> Result<Start, ApiError> {
-        let ds = &st.datasets[index];
+        let ds = st.of(&view);
         let info = &ds.spec.info;
         let columns: Vec<usize> = req.selection[1..].iter().map(|i| i - 1).collect();
         let fail = |e: &dyn std::fmt::Display, audit: &Audit| {
@@ -255,7 +250,7 @@ impl Producer {
         let mut buf =
             Vec::with_capacity(count.saturating_mul(bound as u64).min(CHUNK as u64 * 5 / 4) as usize);
         if req.header || req.format == Format::Json {
-            enc.header(&header_json(ds, &req, status), &mut buf);
+            enc.header(&header_json(&st, &view, &req, status), &mut buf);
         }
         if let Err(e) = check_limits(ds, &st, &req, count, bound as u64, buf.len() as u64) {
             audit.log(e.0.status.code(), 0, true);
@@ -356,13 +351,12 @@ impl Drop for Producer {
     }
 }
 
-/// The info header of a data response (REQ-200/201): the subset info plus `format` and this request's status.
-fn header_json(ds: &Dataset, req: &DataRequest, status: HapiStatus) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("HAPI".to_owned(), Value::String(HAPI_VERSION.to_owned()));
-    m.insert("status".to_owned(), json!({"code": status.code(), "message": status.message()}));
+/// The info header of a data response (REQ-200/201): the caller's view of the subset
+/// info plus `format` and this request's status.
+fn header_json(st: &AppState, view: &View, req: &DataRequest, status: HapiStatus) -> Map<String, Value> {
+    let mut m = crate::envelope::header(status.code(), status.message());
     m.insert("format".to_owned(), Value::String(req.format.as_str().to_owned()));
-    m.extend(ds.info_json(&req.selection, true));
+    m.extend(st.info_json(view, &req.selection, true));
     m
 }
 

@@ -7,11 +7,13 @@ use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use hapi_core::percent::encode_query_value as url_component;
 use hapi_core::{HAPI_VERSION, request};
 use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::html::esc;
 use crate::state::{AppState, fmt_time};
 
 /// The page: what the server is, its endpoints, and the catalog with working links.
@@ -21,7 +23,8 @@ pub(crate) async fn page(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     request::no_params(&request::parse_query(q.as_deref().unwrap_or(""))?)?;
-    let base = format!("{}/hapi", st.prefix);
+    let site = &st.access.site;
+    let base = esc(&site.path("/hapi"));
     let text = |k: &str| st.about.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let title = esc(&text("title"));
     let mut h = String::with_capacity(8192);
@@ -45,65 +48,41 @@ Server id <code>{id}</code>; contact: {contact}.</p>\n\
         id = esc(&text("id")),
         contact = esc(&text("contact")),
     );
-    for d in st.datasets.iter().filter(|d| st.auth.can_read(&caller, &d.spec.info.id)) {
+    for v in st.visible(&caller) {
+        let d = st.of(&v);
         let info = &d.spec.info;
-        let dates = d.dates();
-        let (a, b) = d.sample_range(&dates);
         let fmt = info.time_format;
         let id = url_component(&info.id);
+        let sample = match v.sample {
+            Some((a, b)) => {
+                let (s, e) = (fmt_time(a, fmt), fmt_time(b, fmt));
+                format!(
+                    " <a href=\"{base}/data?dataset={id}&amp;start={s}&amp;stop={e}\">sample data</a> \
+(<a href=\"{base}/data?dataset={id}&amp;start={s}&amp;stop={e}&amp;format=json\">json</a>)"
+                )
+            }
+            None => String::new(),
+        };
         let _ = writeln!(
             h,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{} to {}</td><td><a href=\"{base}/info?dataset={id}\">info</a> \
-<a href=\"{base}/data?dataset={id}&amp;start={s}&amp;stop={e}\">sample data</a> \
-(<a href=\"{base}/data?dataset={id}&amp;start={s}&amp;stop={e}&amp;format=json\">json</a>)</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{} to {}</td><td><a href=\"{base}/info?dataset={id}\">info</a>{sample}</td></tr>",
             esc(&info.id),
             esc(&d.spec.title),
-            fmt_time(dates.start, fmt),
-            fmt_time(dates.stop, fmt),
-            s = fmt_time(a, fmt),
-            e = fmt_time(b, fmt),
+            fmt_time(v.dates.start, fmt),
+            fmt_time(v.dates.stop, fmt),
         );
     }
     h.push_str("</table>\n");
     if let Some(id) = &caller.0 {
         let _ = writeln!(
             h,
-            "<p>Logged in as <code>{}</code>. <a href=\"{}/auth/logout\">Log out</a></p>",
+            "<p>Logged in as <code>{}</code>. <a href=\"{}\">Log out</a></p>",
             esc(&id.subject),
-            st.prefix
+            esc(&site.path("/auth/logout"))
         );
     }
     h.push_str("</body></html>\n");
     let mut r = h.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Ok(r)
-}
-
-/// HTML-escapes text from metadata.
-pub(crate) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-/// Percent-encodes a query value, keeping `:` and `/` readable (ids are SPASE URIs).
-pub(crate) fn url_component(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
-            o.push(b as char);
-        } else {
-            let _ = write!(o, "%{b:02X}");
-        }
-    }
-    o
 }

@@ -9,27 +9,16 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hapi_core::encode::Format;
-use hapi_core::{HAPI_VERSION, HapiStatus, request};
+use hapi_core::{HapiStatus, request};
 use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, reason_phrase};
-use crate::state::{AppState, Dataset, fmt_time};
-
-/// The bytes of a 1200 JSON document: `HAPI` and `status` first, then `body`.
-pub(crate) fn ok_json_bytes(body: Map<String, Value>) -> Vec<u8> {
-    let mut m = Map::with_capacity(body.len() + 2);
-    m.insert("HAPI".to_owned(), Value::String(HAPI_VERSION.to_owned()));
-    m.insert("status".to_owned(), json!({"code": 1200, "message": "OK"}));
-    m.extend(body);
-    let mut bytes = serde_json::to_vec(&m).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
-}
+use crate::state::AppState;
 
 /// A 1200 JSON response with `Last-Modified`.
 pub(crate) fn ok_json(body: Map<String, Value>, modified: SystemTime) -> Response {
-    json_response(Bytes::from(ok_json_bytes(body)), modified)
+    json_response(Bytes::from(crate::envelope::ok(body)), modified)
 }
 
 fn json_response(bytes: Bytes, modified: SystemTime) -> Response {
@@ -50,12 +39,14 @@ fn pairs(q: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
 }
 
 /// `/hapi/about`.
+/// `dataTest` is the caller's own (see [`AppState::about`]).
 pub(crate) async fn about(
     State(st): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     request::no_params(&pairs(q)?)?;
-    Ok(ok_json(st.about.clone(), st.loaded))
+    Ok(ok_json(st.about(&caller), st.loaded))
 }
 
 /// `/hapi/capabilities`.
@@ -81,19 +72,16 @@ pub(crate) async fn catalog(
     let req = request::catalog(&pairs(q)?)?;
     let mut modified = st.loaded;
     let items: Vec<Value> = st
-        .datasets
-        .iter()
-        .filter(|d| st.auth.can_read(&caller, &d.spec.info.id))
-        .map(|d| {
+        .visible(&caller)
+        .map(|v| {
+            let d = st.of(&v);
             let mut item = Map::new();
             item.insert("id".to_owned(), Value::String(d.spec.info.id.clone()));
             item.insert("title".to_owned(), Value::String(d.spec.title.clone()));
             if req.depth_all {
                 let all: Vec<usize> = (0..d.spec.info.parameters.len()).collect();
-                let mut info = d.info_json(&all, req.resolve);
-                embargo_view(&st, &caller, d, &mut info);
-                item.insert("info".to_owned(), Value::Object(info));
-                modified = modified.max(d.modified());
+                item.insert("info".to_owned(), Value::Object(st.info_json(&v, &all, req.resolve)));
+                modified = modified.max(st.modified(&v));
             }
             Value::Object(item)
         })
@@ -137,33 +125,11 @@ fn info_response(
 ) -> Result<Response, ApiError> {
     let req = request::info(&pairs(q)?)?;
     dataset.clone_from(&req.dataset);
-    let d = st
-        .dataset(&req.dataset)
-        .filter(|d| st.auth.can_read(caller, &d.spec.info.id))
-        .ok_or(HapiStatus::UnknownDataset)?;
-    let selection = d.spec.info.select(req.parameters.as_deref())?;
-    let embargoed = st.auth.embargo_until(caller, &req.dataset).is_some();
-    if req.resolve && !embargoed && selection.len() == d.spec.info.parameters.len() {
-        return Ok(json_response(d.full_info(), d.modified()));
+    let v = st.view(caller, &req.dataset).ok_or(HapiStatus::UnknownDataset)?;
+    let info = &st.of(&v).spec.info;
+    let selection = info.select(req.parameters.as_deref())?;
+    if req.resolve && selection.len() == info.parameters.len() {
+        return Ok(json_response(st.full_info(&v), st.modified(&v)));
     }
-    let mut info = d.info_json(&selection, req.resolve);
-    embargo_view(st, caller, d, &mut info);
-    Ok(ok_json(info, d.modified()))
-}
-
-/// Under an embargo the caller's `stopDate` is the embargo line, and the sample range
-/// moves before it.
-fn embargo_view(st: &AppState, caller: &Caller, d: &Dataset, info: &mut Map<String, Value>) {
-    let until = st.auth.embargo_until(caller, &d.spec.info.id);
-    if until.is_none() {
-        return;
-    }
-    let dates = d.dates_until(until);
-    let fmt = d.spec.info.time_format;
-    info.insert("stopDate".to_owned(), Value::String(fmt_time(dates.stop, fmt)));
-    if info.contains_key("sampleStopDate") {
-        let (a, b) = d.sample_range(&dates);
-        info.insert("sampleStartDate".to_owned(), Value::String(fmt_time(a, fmt)));
-        info.insert("sampleStopDate".to_owned(), Value::String(fmt_time(b, fmt)));
-    }
+    Ok(ok_json(st.info_json(&v, &selection, req.resolve), st.modified(&v)))
 }

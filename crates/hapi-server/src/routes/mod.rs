@@ -2,10 +2,8 @@
 
 mod data;
 mod health;
-pub(crate) mod landing;
+mod landing;
 mod meta;
-
-pub(crate) use meta::ok_json_bytes;
 
 use std::sync::Arc;
 
@@ -14,55 +12,53 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use hapi_core::HapiStatus;
 use hapi_core::status::StatusError;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
-use crate::auth::{self, browser, cors, issuer_routes};
+use crate::auth::{self, cors};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The whole HTTP application. Tests call it without a socket.
+///
+/// Routes carry the prefix in their paths (rather than being nested under it), so that
+/// every handler and middleware sees the path the client asked for: public paths,
+/// return addresses and redirects then need no second idea of where they are.
 pub fn app(state: Arc<AppState>) -> Router {
-    let hapi: Router = Router::new()
-        .route("/hapi", get(landing::page))
-        .route("/hapi/about", get(meta::about))
-        .route("/hapi/capabilities", get(meta::capabilities))
-        .route("/hapi/catalog", get(meta::catalog))
-        .route("/hapi/info", get(meta::info))
-        .route("/hapi/data", get(data::data))
-        .route("/", get(root))
-        .route("/auth/login", get(browser::login_page).post(browser::login_submit))
-        .route("/auth/callback", get(browser::callback))
-        .route("/auth/logout", get(browser::logout))
-        .route("/oauth/token", post(issuer_routes::token))
-        .route("/oauth/jwks", get(issuer_routes::jwks))
-        .route("/.well-known/openid-configuration", get(issuer_routes::discovery))
-        .fallback(fallback)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
-        .with_state(state.clone());
-    // Probes are public: merged after the auth layer, which covers only the routes above.
+    let access = state.access.clone();
+    let p = |path: &str| access.site.path(path);
+    let mut hapi = Router::new()
+        .route(&p("/hapi"), get(landing::page))
+        .route(&p("/hapi/about"), get(meta::about))
+        .route(&p("/hapi/capabilities"), get(meta::capabilities))
+        .route(&p("/hapi/catalog"), get(meta::catalog))
+        .route(&p("/hapi/info"), get(meta::info))
+        .route(&p("/hapi/data"), get(data::data))
+        .route("/", get(root));
+    if !access.site.prefix.is_empty() {
+        hapi = hapi.route(&access.site.prefix, get(root));
+    }
     let probes: Router = Router::new()
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
+        .route(&p("/healthz"), get(health::live))
+        .route(&p("/readyz"), get(health::ready))
         .with_state(state.clone());
-    let hapi = hapi.merge(probes);
-    let router = if state.prefix.is_empty() {
-        hapi
-    } else {
-        Router::new().nest(&state.prefix.clone(), hapi).fallback(fallback)
-    };
-    router
+    hapi.with_state(state)
+        .merge(access.routes())
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(access.clone(), auth::authenticate))
+        // Probes are public: merged after the auth layer, which covers only the routes above.
+        .merge(probes)
         // The default gzip level is ~22x slower than the stream (notes/stack.md): use the fastest.
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest).no_br().no_deflate())
-        .layer(middleware::from_fn_with_state(state, cors::cors))
+        .layer(middleware::from_fn_with_state(access, cors::cors))
 }
 
-/// `/` sends people to the landing page.
+/// `/` (and the bare prefix) sends people to the landing page.
 async fn root(State(st): State<Arc<AppState>>) -> Response {
-    redirect(StatusCode::FOUND, &format!("{}/hapi", st.prefix))
+    redirect(StatusCode::FOUND, &st.access.site.path("/hapi"))
 }
 
 /// Anything else: a trailing slash is redirected without it (REQ-004, query kept);

@@ -19,7 +19,7 @@ async fn server(extra_auth: &str) -> TestServer {
 
 /// A client of the built-in issuer and a token for it, through the HTTP token endpoint.
 async fn token(s: &TestServer, roles: &[&str]) -> String {
-    let issuer = s.state.auth.issuer.as_ref().unwrap();
+    let issuer = s.issuer();
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
     let (c, secret) = issuer.create_client(None, &roles).unwrap();
     let r = client()
@@ -51,7 +51,7 @@ async fn get(s: &TestServer, pq: &str, token: Option<&str>) -> (u16, serde_json:
 #[tokio::test]
 async fn seed_token_sequence() {
     let s = server("").await;
-    let issuer = s.state.auth.issuer.as_ref().unwrap();
+    let issuer = s.issuer();
     let (c, secret) = issuer.create_client(None, &[]).unwrap();
     let r = client()
         .post(s.url("/oauth/token"))
@@ -108,7 +108,7 @@ async fn seed_token_sequence() {
 #[tokio::test]
 async fn token_endpoint_refusals() {
     let s = server("").await;
-    let issuer = s.state.auth.issuer.as_ref().unwrap();
+    let issuer = s.issuer();
     let (c, secret) = issuer.create_client(None, &[]).unwrap();
     let post = |body: String| {
         let url = s.url("/oauth/token");
@@ -256,7 +256,7 @@ async fn public_paths_and_anonymous_datasets() {
 #[tokio::test]
 async fn browser_session_with_a_local_account() {
     let s = server("cookie_origins = [\"https://portal.example\"]").await;
-    let issuer = s.state.auth.issuer.as_ref().unwrap();
+    let issuer = s.issuer();
     issuer.add_user("alice", "correct horse", &["private".to_owned()]).unwrap();
 
     // A browser without a session is sent to the login form, and back afterwards.
@@ -341,7 +341,7 @@ async fn browser_session_with_a_local_account() {
 async fn audit_lines_name_the_caller_and_never_the_token() {
     let log = crate::support::audit_log();
     let s = server("").await;
-    let issuer = s.state.auth.issuer.as_ref().unwrap();
+    let issuer = s.issuer();
     let (c, secret) = issuer.create_client(Some("audited-client"), &[]).unwrap();
     let r = client()
         .post(s.url("/oauth/token"))

@@ -45,6 +45,10 @@ fn clients_and_users_are_managed_from_the_command_line() {
     assert!(!run(&["users", "add", "bob", "--config", c], "\n").0, "empty password refused");
     let (_, users) = run(&["users", "list", "--config", c], "");
     assert_eq!(users.trim(), "alice\troles=embargo");
+    assert!(run(&["users", "roles", "alice", "--role", "private", "--role", "embargo", "--config", c], "").0);
+    let (_, users) = run(&["users", "list", "--config", c], "");
+    assert_eq!(users.trim(), "alice\troles=private,embargo");
+    assert!(!run(&["users", "roles", "nobody", "--config", c], "").0);
     assert!(run(&["users", "remove", "alice", "--config", c], "").0);
     assert!(!run(&["users", "remove", "alice", "--config", c], "").0);
 }

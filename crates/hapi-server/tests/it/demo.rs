@@ -22,7 +22,8 @@ async fn server() -> &'static TestServer {
             let o = Overrides { data_dir: Some(dir.path().join("data")), ..Default::default() };
             let mut config = demo::config(&o).unwrap();
             // The spec's behaviour here; access control has its own tests.
-            config.auth.mode = hapi_server::config::AuthMode::Open;
+            config.auth.mode = hapi_server::config::ModeSettings::Open;
+            config.auth.rules = hapi_auth::AccessRules::allow_all();
             let store = SqliteStore::open(&config.data_dir).unwrap();
             let mut total = 0;
             for d in &config.datasets {

@@ -7,7 +7,6 @@
 //! tests start their own (a restart, a stop, or a callback URL with the server's port).
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -17,9 +16,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::StreamExt;
-use hapi_server::AppState;
-use hapi_server::auth::Auth;
+use hapi_server::auth::Access;
 use hapi_server::config::{self, Overrides};
+use hapi_server::{App, AppState};
 use hapi_store::{SqliteStore, Store};
 use serde_json::Value;
 use tokio::sync::{OnceCell, oneshot};
@@ -271,19 +270,12 @@ async fn hapi_with(idp: &Idp, extra: &str, listener: tokio::net::TcpListener) ->
     let config = config::load(&oidc_config(addr, &idp.issuer, extra), Path::new("."), &overrides)
         .expect("test config");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
-    let loader = AppState::new(&config, store.clone(), Auth::open()).unwrap();
-    for (id, csv) in [("ds1", ds1_csv()), ("all/kinds+types:α☃", KINDS_CSV.to_owned())] {
-        let info = &loader.dataset(id).unwrap().spec.info;
-        hapi_server::ingest::ingest(store.as_ref(), info, &mut Cursor::new(csv.as_bytes())).unwrap();
-    }
-    let auth = Auth::from_settings(&config.auth, &config.path_prefix, &config.data_dir)
-        .await
-        .expect("the server discovers the provider");
-    let state = Arc::new(AppState::new(&config, store, auth).unwrap());
+    crate::support::load(&config, store.as_ref(), &[("ds1", &ds1_csv()), ("all/kinds+types:α☃", KINDS_CSV)]);
+    let app = App::build(&config, store).await.expect("the server discovers the provider");
+    let state = app.state.clone();
     let (tx, rx) = oneshot::channel();
-    let s = state.clone();
     tokio::spawn(async move {
-        hapi_server::serve(listener, s, async {
+        app.serve(listener, async {
             let _ = rx.await;
         })
         .await
@@ -313,7 +305,7 @@ impl Hapi {
     }
 
     fn jwks_fetches(&self) -> u64 {
-        self.state.auth.validator.as_ref().unwrap().jwks_fetches()
+        self.state.access.validator().unwrap().jwks_fetches()
     }
 }
 
@@ -657,7 +649,7 @@ async fn jwks_is_fetched_a_bounded_number_of_times() {
     }
     let fetches = s.jwks_fetches();
     assert!(fetches <= 2, "the JWKS was fetched {fetches} times for 200 requests");
-    let checks = s.state.auth.validator.as_ref().unwrap().signature_checks();
+    let checks = s.state.access.validator().unwrap().signature_checks();
     assert!(checks <= 3, "{checks} signature checks for 3 distinct valid tokens (the cache keeps one each)");
 }
 
@@ -704,7 +696,7 @@ async fn provider_down_cached_keys_keep_working() {
     let opaque = idp.token_response("hapi-cli", Some(SCOPE), Some("urn:test:hapi-opaque")).await;
     let opaque = opaque["access_token"].as_str().unwrap();
     assert_eq!(s.get("/hapi/catalog", &used).await.0, 200);
-    let checks = s.state.auth.validator.as_ref().unwrap().signature_checks();
+    let checks = s.state.access.validator().unwrap().signature_checks();
 
     idp.stop();
     assert!(client().get(format!("{}/jwks", idp.issuer)).send().await.is_err(), "the provider is down");
@@ -713,7 +705,7 @@ async fn provider_down_cached_keys_keep_working() {
     let (status, _, body) =
         s.get("/hapi/data?dataset=ds1&start=2016-01-01&stop=2016-01-01T00:03Z", &fresh).await;
     assert_eq!((status, body.lines().count()), (200, 3), "{body}");
-    assert_eq!(s.state.auth.validator.as_ref().unwrap().signature_checks(), checks + 1);
+    assert_eq!(s.state.access.validator().unwrap().signature_checks(), checks + 1);
     // An unknown kid makes the server try the provider, fail fast, and refuse that token only.
     let t = Instant::now();
     let (status, challenge, _) = s.get("/hapi/catalog", &unknown_kid_token(&idp.issuer, "forged")).await;
@@ -730,7 +722,7 @@ async fn provider_down_cached_keys_keep_working() {
     let dir = tempfile::tempdir().unwrap();
     let overrides = Overrides { data_dir: Some(dir.path().to_owned()), ..Default::default() };
     let config = config::load(&oidc_config(addr, &idp.issuer, ""), Path::new("."), &overrides).unwrap();
-    let err = Auth::from_settings(&config.auth, "", &config.data_dir).await.unwrap_err();
+    let err = Access::build(&config.auth, "", &config.data_dir).await.unwrap_err();
     assert!(format!("{err:#}").contains("discovering"), "{err:#}");
 }
 
@@ -797,6 +789,7 @@ async fn browser_login_through_the_provider() {
 
     // Logout ends the server's session and sends the browser to the provider's
     // end_session_endpoint (RP-initiated logout) to end that one too.
+    let copied = Jar(jar.0.clone());
     let (status, end_session, _) = jar.request(&s.url("/auth/logout"), None).await;
     assert_eq!(status, 302);
     let end_session = end_session.unwrap();
@@ -805,6 +798,9 @@ async fn browser_login_through_the_provider() {
     assert!(!jar.0.contains_key("hapi_session"), "{jar:?}");
     let (status, login, _) = jar.request(&s.url("/hapi"), None).await;
     assert_eq!((status, login), (302, Some(s.url("/auth/login?return_to=/hapi"))));
+    // The session ended on the server: a copy of the cookie is no session either.
+    let r = client().get(s.url("/hapi/catalog")).header("cookie", copied.header()).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a copied session cookie after logout");
 }
 
 /// [`hapi`] on a given port (that the provider's redirect URI already names).

@@ -66,7 +66,7 @@ async fn a_thousand_stalled_streams_leave_small_requests_fast() {
         "max_streams = 2000\nmax_streams_per_client = 2000\nmax_connections_per_address = 4000",
     )
     .await;
-    let issuer = s.state.auth.issuer.clone().unwrap();
+    let issuer = s.issuer();
     let (c, secret) = issuer.create_client(None, &[]).unwrap();
     let token_body = format!(
         "client_id={}&client_secret={secret}&grant_type=client_credentials&scope=swe_hapiserver",

@@ -5,9 +5,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use hapi_server::AppState;
-use hapi_server::auth::Auth;
 use hapi_server::config::{self, Overrides};
+use hapi_server::{App, AppState};
 use hapi_store::{SqliteStore, Store};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -95,6 +94,17 @@ role = "embargo"
     )
 }
 
+/// Opens the configured datasets in `store` and appends the csv `data` of some of them.
+pub fn load(config: &config::Config, store: &dyn Store, data: &[(&str, &str)]) {
+    for d in &config.datasets {
+        store.open_dataset(&d.info.id, &hapi_store::Layout::of(&d.info)).unwrap();
+    }
+    for (id, csv) in data {
+        let info = &config.datasets.iter().find(|d| d.info.id == *id).expect("a configured dataset").info;
+        hapi_server::ingest::ingest(store, info, &mut Cursor::new(csv.as_bytes())).unwrap();
+    }
+}
+
 /// A running server.
 #[allow(missing_debug_implementations, reason = "test helper holding a join handle")]
 pub struct TestServer {
@@ -130,29 +140,29 @@ impl TestServer {
         dir: tempfile::TempDir,
     ) -> TestServer {
         let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
-        let state = AppState::new(&config, sqlite.clone(), Auth::open()).unwrap();
-        for (id, csv) in data {
-            let info = &state.dataset(id).unwrap().spec.info;
-            hapi_server::ingest::ingest(sqlite.as_ref(), info, &mut Cursor::new(csv.as_bytes())).unwrap();
-        }
+        load(&config, sqlite.as_ref(), data);
         let store = match wrap {
             Some(w) => w(sqlite),
             None => sqlite,
         };
-        let auth = Auth::from_settings(&config.auth, &config.path_prefix, &config.data_dir).await.unwrap();
-        let state = Arc::new(AppState::new(&config, store.clone(), auth).unwrap());
+        let app = App::build(&config, store.clone()).await.expect("the server builds");
+        let state = app.state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
-        let s = state.clone();
         tokio::spawn(async move {
-            hapi_server::serve(listener, s, async {
+            app.serve(listener, async {
                 let _ = rx.await;
             })
             .await
             .unwrap();
         });
         TestServer { addr, state, store, _dir: dir, shutdown: Some(tx) }
+    }
+
+    /// The built-in issuer (servers of mode `builtin` only).
+    pub fn issuer(&self) -> &hapi_auth::Issuer {
+        self.state.access.issuer().expect("a built-in issuer")
     }
 
     pub fn url(&self, pq: &str) -> String {

@@ -1,0 +1,171 @@
+//! What can end a credential before its own expiry: browser sessions we issued, and
+//! the built-in issuer's clients.
+//!
+//! Sessions are server-side rows in `auth.sqlite3` (the cookie only carries a random
+//! id, sealed): logout deletes the row, removing an account deletes its rows, and a
+//! local account's roles are read from `users` on each check, so a role taken away is
+//! gone from its sessions too. Access tokens stay stateless JWTs, but every use of one
+//! checks that its client is still active.
+//!
+//! Every answer is remembered for [`Revocation::recheck`] (a few seconds) per process,
+//! so a request costs a map lookup, not a database read; that interval is how long a
+//! revocation written by another process (the command line, another replica sharing the
+//! database) takes to reach this one. Revocations made through this process (logout)
+//! apply at once.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::issuer::IssuerError;
+use crate::store::{SessionRow, Store};
+use crate::{Identity, secret, unix_now};
+
+/// How long a checked answer is reused: the delay a revocation elsewhere may take here.
+pub const RECHECK: Duration = Duration::from_secs(5);
+
+/// Answers remembered per kind before the memory is cleared (a flood of forged session
+/// ids must not grow it without bound).
+const CAPACITY: usize = 10_000;
+
+/// Sessions and client revocations, checked against `auth.sqlite3`. `Send + Sync`.
+#[derive(Debug)]
+pub struct Revocation {
+    store: Store,
+    recheck: Duration,
+    sessions: Memo<[u8; 32], Option<Arc<Identity>>>,
+    clients: Memo<String, bool>,
+}
+
+impl Revocation {
+    /// Opens (creating on first use) `data_dir/auth.sqlite3`, the database the built-in
+    /// issuer keeps its clients and accounts in.
+    pub fn open(data_dir: &Path, recheck: Duration) -> Result<Revocation, IssuerError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| IssuerError::Io { path: data_dir.to_owned(), source })?;
+        Ok(Revocation {
+            store: Store::open(&data_dir.join("auth.sqlite3"))?,
+            recheck,
+            sessions: Memo::default(),
+            clients: Memo::default(),
+        })
+    }
+
+    /// How long an answer is reused.
+    pub fn recheck(&self) -> Duration {
+        self.recheck
+    }
+
+    /// Starts a session for `identity` until `expires_at` (unix seconds) and returns its
+    /// id: 256 random bits, stored only as a hash. `local`: a local account of the
+    /// built-in issuer, whose current roles replace the ones it logged in with.
+    pub fn start_session(
+        &self,
+        identity: &Identity,
+        local: bool,
+        expires_at: i64,
+    ) -> Result<String, IssuerError> {
+        let id = secret::hex(&secret::random_bytes::<32>().map_err(IssuerError::Crypto)?);
+        let row = SessionRow {
+            subject: identity.subject.clone(),
+            local,
+            identity: serde_json::to_string(identity).map_err(|e| IssuerError::Invalid(e.to_string()))?,
+            expires_at,
+        };
+        self.store.insert_session(&row, &secret::hex(&hash(&id)), unix_now())?;
+        Ok(id)
+    }
+
+    /// Ends a session, here at once.
+    pub fn end_session(&self, id: &str) -> Result<(), IssuerError> {
+        let key = hash(id);
+        self.store.delete_session(&secret::hex(&key))?;
+        self.sessions.put(key, None);
+        Ok(())
+    }
+
+    /// The identity of a live session, with a local account's current roles; `None`
+    /// when it ended, expired, or never existed. Blocking on a miss (one SQLite read).
+    pub fn session(&self, id: &str) -> Result<Option<Arc<Identity>>, IssuerError> {
+        let key = hash(id);
+        let now = unix_now();
+        if let Some(found) = self.sessions.get(&key, self.recheck) {
+            return Ok(found.filter(|i| i.expires_at > now));
+        }
+        let found = match self.store.session(&secret::hex(&key), now)? {
+            None => None,
+            Some(s) => {
+                let identity: Option<Identity> = serde_json::from_str(&s.identity).ok();
+                match (identity, s.local, s.roles) {
+                    (Some(i), false, _) => Some(Arc::new(i)),
+                    (Some(mut i), true, Some(roles)) => {
+                        i.roles = roles;
+                        Some(Arc::new(i))
+                    }
+                    // The account is gone, or the row is unreadable: no session.
+                    _ => None,
+                }
+            }
+        };
+        self.sessions.put(key, found.clone());
+        Ok(found)
+    }
+
+    /// Whether the built-in issuer's client `id` exists and is not revoked. Blocking on
+    /// a miss (one SQLite read).
+    pub fn client_active(&self, id: &str) -> Result<bool, IssuerError> {
+        if let Some(active) = self.clients.get(id, self.recheck) {
+            return Ok(active);
+        }
+        let active = self.store.client_active(id)?;
+        self.clients.put(id.to_owned(), active);
+        Ok(active)
+    }
+
+    /// [`session`](Self::session) if memory can answer it, without blocking.
+    pub fn cached_session(&self, id: &str) -> Option<Option<Arc<Identity>>> {
+        let now = unix_now();
+        self.sessions.get(&hash(id), self.recheck).map(|found| found.filter(|i| i.expires_at > now))
+    }
+
+    /// [`client_active`](Self::client_active) if memory can answer it, without blocking.
+    pub fn cached_client(&self, id: &str) -> Option<bool> {
+        self.clients.get(id, self.recheck)
+    }
+}
+
+fn hash(id: &str) -> [u8; 32] {
+    crate::cache::token_hash(id)
+}
+
+/// Answers with the time they were read.
+#[derive(Debug)]
+struct Memo<K, V> {
+    map: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Memo { map: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Memo<K, V> {
+    fn get<Q>(&self, k: &Q, max_age: Duration) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(k).filter(|(at, _)| at.elapsed() < max_age).map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, k: K, v: V) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= CAPACITY {
+            map.clear();
+        }
+        map.insert(k, (Instant::now(), v));
+    }
+}
