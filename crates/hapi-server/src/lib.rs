@@ -10,6 +10,7 @@ pub mod error;
 pub mod ingest;
 pub mod routes;
 pub mod state;
+pub mod urls;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -52,7 +52,7 @@ fn redirect(to: &str) -> Response {
 /// Only local paths: a login must never redirect elsewhere (open redirect).
 fn safe_return(st: &AppState, to: Option<&str>) -> String {
     match to {
-        Some(t) if t.starts_with('/') && !t.starts_with("//") && !t.contains('\\') => t.to_owned(),
+        Some(t) if crate::urls::is_local_path(t) => t.to_owned(),
         _ => format!("{}/hapi", st.prefix),
     }
 }

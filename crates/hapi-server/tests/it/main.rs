@@ -7,6 +7,7 @@ mod demo;
 mod ingest;
 mod limits;
 mod oidc;
+mod redirects;
 mod robustness;
 mod spec_table;
 mod streaming;
