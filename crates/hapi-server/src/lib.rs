@@ -42,7 +42,10 @@ pub async fn serve(
             }
         })
     };
-    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let result =
+        axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
     refresher.abort();
     result
 }

@@ -246,11 +246,27 @@ impl std::fmt::Debug for LocalLogin {
     }
 }
 
+/// 429 for a browser with too many failed logins.
+fn too_many_logins(wait: std::time::Duration) -> Response {
+    let body = page("Too many attempts", "<p>Too many failed logins. Wait a little and try again.</p>");
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, Html(body)).into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, super::throttle::retry_after(wait));
+    r
+}
+
 /// `POST /auth/login`: local accounts of the built-in issuer.
-pub async fn login_submit(State(st): State<Arc<AppState>>, Form(f): Form<LocalLogin>) -> Response {
+pub async fn login_submit(
+    State(st): State<Arc<AppState>>,
+    super::throttle::PeerAddr(peer): super::throttle::PeerAddr,
+    Form(f): Form<LocalLogin>,
+) -> Response {
     let return_to = safe_return(&st, f.return_to.as_deref());
     let (Some(issuer), Some(sessions)) = (st.auth.issuer.clone(), &st.auth.sessions) else {
         return Denied::Missing.into_response();
+    };
+    let ticket = match st.auth.throttle.admit(&f.username, peer) {
+        Ok(t) => t,
+        Err(wait) => return too_many_logins(wait),
     };
     // Password hashing is deliberately slow: off the async workers, a few at a time.
     let Ok(_slot) = st.auth.hashing.acquire().await else {
@@ -260,6 +276,7 @@ pub async fn login_submit(State(st): State<Arc<AppState>>, Form(f): Form<LocalLo
     let who = tokio::task::spawn_blocking(move || issuer.verify_user(&name, &password)).await.ok().flatten();
     match who {
         Some(mut identity) => {
+            st.auth.throttle.succeeded(ticket);
             identity.expires_at = 0;
             tracing::info!(target: "audit", who = %identity.subject, event = "login", "local login");
             let mut r = StatusCode::SEE_OTHER.into_response();
@@ -272,6 +289,7 @@ pub async fn login_submit(State(st): State<Arc<AppState>>, Form(f): Form<LocalLo
             r
         }
         None => {
+            drop(ticket);
             tracing::warn!(target: "audit", event = "login_failed", "local login refused");
             login_form(&st, &return_to, true)
         }

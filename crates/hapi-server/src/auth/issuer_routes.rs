@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::throttle::{self, PeerAddr};
 use crate::state::AppState;
 
 fn json(status: StatusCode, v: &serde_json::Value) -> Response {
@@ -70,8 +71,33 @@ fn form_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// 429 for a caller with too many failed client authentications (RFC 6749 has no
+/// code for it; `slow_down` is the OAuth one for "ask less often", RFC 8628 §3.5).
+fn slow_down(wait: std::time::Duration) -> Response {
+    let mut r = json(
+        StatusCode::TOO_MANY_REQUESTS,
+        &serde_json::json!({"error": "slow_down", "error_description": "too many failed client authentications; retry later"}),
+    );
+    r.headers_mut().insert(header::RETRY_AFTER, throttle::retry_after(wait));
+    r
+}
+
+/// The client id a request authenticates as, if it carries a secret to check.
+fn claimed_client<'a>(form: &'a [(String, String)], basic: Option<&'a (String, String)>) -> Option<&'a str> {
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    match basic {
+        Some((id, _)) => Some(id),
+        None => field("client_secret").map(|_| field("client_id").unwrap_or("")),
+    }
+}
+
 /// `POST /oauth/token`: client_credentials only.
-pub async fn token(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(st): State<Arc<AppState>>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(issuer) = st.auth.issuer.clone() else { return StatusCode::NOT_FOUND.into_response() };
     let form: Option<Vec<(String, String)>> = std::str::from_utf8(&body).ok().and_then(|text| {
         text.split('&')
@@ -90,11 +116,24 @@ pub async fn token(State(st): State<Arc<AppState>>, headers: HeaderMap, body: By
     };
     let basic = basic(&headers);
     let used_basic = basic.is_some();
+    // Refused before the hash: a flood must not queue for the hashing slots.
+    let ticket = match claimed_client(&form, basic.as_ref()).map(|id| st.auth.throttle.admit(id, peer)) {
+        Some(Err(wait)) => return slow_down(wait),
+        Some(Ok(t)) => Some(t),
+        None => None,
+    };
     // Secret hashes are deliberately slow: off the async workers, a few at a time.
     let Ok(_slot) = st.auth.hashing.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let result = tokio::task::spawn_blocking(move || issuer.token(&form, basic)).await;
+    if let Some(t) = ticket {
+        match &result {
+            Ok(Ok(_)) => st.auth.throttle.succeeded(t),
+            Ok(Err(e)) if e.error != "invalid_client" => st.auth.throttle.refund(t),
+            _ => drop(t),
+        }
+    }
     match result {
         Ok(Ok(v)) => json(StatusCode::OK, &v),
         Ok(Err(e)) => {

@@ -9,6 +9,7 @@ pub mod browser;
 pub mod cors;
 pub mod issuer_routes;
 pub mod session;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -82,6 +83,9 @@ pub struct Auth {
     /// Bounds concurrent password and secret hashing: each Argon2 check takes tens of
     /// milliseconds and ~19 MiB, so a burst of logins must queue, not exhaust memory.
     pub hashing: tokio::sync::Semaphore,
+    /// Failed secret checks per address and per (name, address): a flood is refused
+    /// before it queues for `hashing`.
+    pub throttle: throttle::Throttle,
 }
 
 /// Argon2 checks that may run at once.
@@ -101,6 +105,7 @@ impl Auth {
             public_url: String::new(),
             cookie_origins: Vec::new(),
             hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
+            throttle: throttle::Throttle::default(),
         }
     }
 
@@ -185,6 +190,7 @@ impl Auth {
             public_url: s.public_url.clone(),
             cookie_origins: s.cookie_origins.clone(),
             hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
+            throttle: throttle::Throttle::default(),
         })
     }
 

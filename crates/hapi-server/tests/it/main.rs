@@ -4,6 +4,7 @@ mod auth;
 mod cli;
 mod crash;
 mod demo;
+mod flood;
 mod ingest;
 mod limits;
 mod oidc;
