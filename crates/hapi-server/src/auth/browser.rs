@@ -269,7 +269,8 @@ pub async fn login_submit(
         Err(wait) => return too_many_logins(wait),
     };
     // Password hashing is deliberately slow: off the async workers, a few at a time.
-    let Ok(_slot) = st.auth.hashing.acquire().await else {
+    let lane = if ticket.trusted() { &st.auth.throttle.trusted_lane } else { &st.auth.hashing };
+    let Ok(_slot) = lane.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let (name, password) = (f.username, f.password);

@@ -123,7 +123,12 @@ pub async fn token(
         None => None,
     };
     // Secret hashes are deliberately slow: off the async workers, a few at a time.
-    let Ok(_slot) = st.auth.hashing.acquire().await else {
+    let lane = if ticket.as_ref().is_some_and(throttle::Ticket::trusted) {
+        &st.auth.throttle.trusted_lane
+    } else {
+        &st.auth.hashing
+    };
+    let Ok(_slot) = lane.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let result = tokio::task::spawn_blocking(move || issuer.token(&form, basic)).await;

@@ -89,10 +89,30 @@ pub struct Ticket {
     address: Option<Key>,
 }
 
+impl Ticket {
+    /// Whether the pair succeeded recently: its check may use [`Throttle::trusted_lane`]
+    /// instead of queueing behind a flood for the shared hashing slots.
+    pub fn trusted(&self) -> bool {
+        self.address.is_none()
+    }
+}
+
 /// The counters of one server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Throttle {
     inner: Mutex<Inner>,
+    /// Hashing slots only trusted pairs use, so a flood from many addresses (each
+    /// within its limit) cannot make a known client wait behind dozens of hashes.
+    pub trusted_lane: tokio::sync::Semaphore,
+}
+
+/// Slots of [`Throttle::trusted_lane`].
+const TRUSTED_SLOTS: usize = 2;
+
+impl Default for Throttle {
+    fn default() -> Throttle {
+        Throttle { inner: Mutex::default(), trusted_lane: tokio::sync::Semaphore::new(TRUSTED_SLOTS) }
+    }
 }
 
 #[derive(Debug, Default)]
