@@ -413,6 +413,7 @@ fn auth_settings(
         }
         None => std::time::Duration::from_secs(8 * 3600),
     };
+    check_auth_ranges(&a.issuer, a.oidc.as_ref(), session_ttl)?;
     if a.mode == AuthMode::Oidc && a.oidc.is_none() {
         bail!("[auth] mode = \"oidc\" needs an [auth.oidc] section with issuer and audience");
     }
@@ -575,8 +576,58 @@ fn dataset(d: DatasetConfig, base: &Path, server: Limits) -> Result<DatasetSpec>
 }
 
 fn check_limits(l: &Limits, what: &str) -> Result<()> {
-    if l.max_elements == 0 || l.max_bytes == 0 {
-        bail!("{what}: max_elements and max_bytes must be positive");
+    in_range(what, "max_elements", l.max_elements, 1, MAX_ELEMENTS_BOUND, "")?;
+    in_range(what, "max_bytes", l.max_bytes, 1, MAX_BYTES_BOUND, " bytes")
+}
+
+/// Upper bounds no operator reaches but that keep every product of them (records ×
+/// cadence, elements × bytes) far from overflow: 10^12 elements, 1 TiB per response.
+pub const MAX_ELEMENTS_BOUND: u64 = 1_000_000_000_000;
+/// 1 TiB.
+pub const MAX_BYTES_BOUND: u64 = 1 << 40;
+/// Token lifetime: 1 s to 7 days (SWE uses 300 s; a longer token is an API key).
+const TOKEN_TTL_SECS: (u64, u64) = (1, 7 * 86_400);
+/// Clock leeway: up to 10 minutes; more is a broken clock, and it extends every token.
+const LEEWAY_SECS: (u64, u64) = (0, 600);
+/// JWKS refetches for unknown key ids: at least 1 s apart (0 would let forged `kid`s
+/// make us hammer the provider), at most a day.
+const JWKS_REFETCH_SECS: (u64, u64) = (1, 86_400);
+/// Browser sessions: 1 minute to 366 days.
+const SESSION_TTL_SECS: (u64, u64) = (60, 366 * 86_400);
+
+/// `value` of `key` in `section` lies in `lo..=hi`; the error names the key and the range.
+fn in_range(section: &str, key: &str, value: u64, lo: u64, hi: u64, unit: &str) -> Result<()> {
+    if !(lo..=hi).contains(&value) {
+        bail!("{section} {key} = {value}{unit} is out of range: it must be {lo} to {hi}{unit}");
+    }
+    Ok(())
+}
+
+/// The durations of `[auth]`, `[auth.issuer]` and `[auth.oidc]` (in seconds).
+fn check_auth_ranges(
+    i: &IssuerFileConfig,
+    oidc: Option<&OidcFileConfig>,
+    session_ttl: std::time::Duration,
+) -> Result<()> {
+    let (lo, hi) = SESSION_TTL_SECS;
+    if !(lo..=hi).contains(&session_ttl.as_secs()) {
+        bail!("[auth] session_ttl is out of range: it must be PT1M to P366D");
+    }
+    let checks = [
+        ("[auth.issuer]", "token_ttl", i.token_ttl, TOKEN_TTL_SECS),
+        ("[auth.issuer]", "leeway", i.leeway, LEEWAY_SECS),
+        ("[auth.oidc]", "leeway", oidc.and_then(|o| o.leeway), LEEWAY_SECS),
+        (
+            "[auth.oidc]",
+            "jwks_refetch_interval",
+            oidc.and_then(|o| o.jwks_refetch_interval),
+            JWKS_REFETCH_SECS,
+        ),
+    ];
+    for (section, key, value, (lo, hi)) in checks {
+        if let Some(v) = value {
+            in_range(section, key, v, lo, hi, " s")?;
+        }
     }
     Ok(())
 }
@@ -665,6 +716,43 @@ mod tests {
         let e = load(&cfg("[auth]\npublic_paths = [\"/hapi/data\"]"), Path::new("."), &Overrides::default())
             .unwrap_err();
         assert!(format!("{e:#}").contains("public_paths"), "{e:#}");
+    }
+
+    /// Issue 6 item 11: absurd values are start-up errors that name the key.
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        let bad = [
+            ("[auth.issuer]\ntoken_ttl = 18446744073709551615", "token_ttl"),
+            ("[auth.issuer]\ntoken_ttl = 0", "token_ttl"),
+            ("[auth.issuer]\nleeway = 86400", "leeway"),
+            ("[auth]\nsession_ttl = \"P1000D\"", "session_ttl"),
+            ("[auth]\nsession_ttl = \"PT0S\"", "session_ttl"),
+            ("[limits]\nmax_elements = 18446744073709551615", "max_elements"),
+            ("[limits]\nmax_bytes = 18446744073709551615", "max_bytes"),
+            ("[limits]\nmax_bytes = 0", "max_bytes"),
+            (
+                "[auth]\nmode = \"oidc\"\n[auth.oidc]\nissuer = \"https://sso.example\"\naudience = [\"a\"]\njwks_refetch_interval = 0",
+                "jwks_refetch_interval",
+            ),
+            (
+                "[auth]\nmode = \"oidc\"\n[auth.oidc]\nissuer = \"https://sso.example\"\naudience = [\"a\"]\nleeway = 4000000000",
+                "leeway",
+            ),
+        ];
+        for (extra, key) in bad {
+            let e = load(&cfg(extra), Path::new("."), &Overrides::default()).unwrap_err();
+            let msg = format!("{e:#}");
+            assert!(msg.contains(key) && msg.contains("out of range"), "{extra}: {msg}");
+        }
+        let o = Overrides { max_elements: Some(u64::MAX), ..Default::default() };
+        let e = load(&cfg(""), Path::new("."), &o).unwrap_err();
+        assert!(format!("{e:#}").contains("max_elements"), "{e:#}");
+        let e = load(&cfg("").replace("\"PT1M\"", "\"PT0S\""), Path::new("."), &Overrides::default())
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("cadence"), "{e:#}");
+        let ok = "[auth]\nsession_ttl = \"P366D\"\n[auth.issuer]\ntoken_ttl = 604800\nleeway = 600\n\
+                  [limits]\nmax_elements = 1000000000000\nmax_bytes = 1099511627776";
+        load(&cfg(ok), Path::new("."), &Overrides::default()).unwrap();
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod streams;
+pub mod urls;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -35,6 +35,11 @@ const VECTOR_COMPONENTS: &[&str] =
 /// certainly a typo in `size`, and would make single records enormous.
 const MAX_VALUES: usize = 100_000;
 
+/// Our limit on `length` (bytes of one string or time value): 1 MiB. Real strings
+/// (names, flags, URIs) are far shorter; 4,000,000,000 is a typo that would make every
+/// record gigabytes long.
+const MAX_LENGTH: usize = 1 << 20;
+
 pub(super) fn is_vector_component(s: &str) -> bool {
     VECTOR_COMPONENTS.contains(&s)
 }
@@ -165,8 +170,13 @@ fn check_length(c: &mut Ctx<'_, '_>, obj: &Map<String, Value>, kind: Option<Para
         }
         Some(v) => {
             let n = v.as_u64().filter(|&n| n > 0).and_then(|n| usize::try_from(n).ok());
-            if n.is_none() {
-                c.err("length must be a positive integer");
+            match n {
+                None => c.err("length must be a positive integer"),
+                Some(n) if n > MAX_LENGTH => {
+                    c.err(format!("length must be at most {MAX_LENGTH} bytes"));
+                    return None;
+                }
+                Some(_) => {}
             }
             n
         }
@@ -393,10 +403,12 @@ fn check_bin(c: &mut Ctx<'_, '_>, at: &str, bin: &Value, n: usize, all: &[Value]
     if b.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
         c.err(format!("{at}: name is required and must be a non-empty string"));
     }
+    // The spec (§3.6.13) and the 3.3 schema the verifier uses take a string only: no
+    // null (a dimensionless bin axis says "dimensionless"), no array.
     match b.get("units") {
         None => c.err(format!("{at}: units is required")),
-        Some(u) if !shaped_text_ok(u, &[], true) => {
-            c.err(format!("{at}: units must be a non-empty string (or null)"));
+        Some(u) if !shaped_text_ok(u, &[], false) => {
+            c.err(format!("{at}: units must be a non-empty string (\"dimensionless\" for none, never null)"));
         }
         Some(_) => {}
     }

@@ -804,3 +804,39 @@ fn select_errors() {
     let e = info.select(Some("secret_name")).unwrap_err();
     assert!(!e.message().contains("secret_name"));
 }
+
+// ---- issue 6 item 11: sizes and durations an operator never means ----
+
+#[test]
+fn absurd_lengths_sizes_and_durations_are_refused() {
+    let s =
+        |length: u64| json!({"name": "p", "type": "string", "units": null, "fill": null, "length": length});
+    assert_param_error(s(4_000_000_000), "length must be at most 1048576 bytes");
+    assert_valid(&with_params(&[s(1 << 20)]));
+    // Each parameter within its bounds, but one record of gigabytes.
+    let wide = |n: &str| json!({"name": n, "type": "string", "units": null, "fill": null, "length": 1 << 20, "size": [100]});
+    assert_error(&with_params(&[wide("a")]), &["dataset \"dsX\"", "more than 67108864 bytes"]);
+    let many: Vec<Value> =
+        (0..700).map(|i| double(json!({"name": format!("p{i}"), "size": [100_000]}))).collect();
+    assert_error(&with_params(&many), &["more than 67108864 bytes"]);
+    assert_param_error(
+        double(json!({"size": [100_000, 100_000, 100_000, 100_000, 100_000]})),
+        "more than 100000 values",
+    );
+    for key in ["cadence", "maxRequestDuration"] {
+        assert_error(&with_key(key, json!("PT0S")), &[key, "positive"]);
+        assert_error(&with_key(key, json!("P200Y")), &[key, "at most P100Y"]);
+        assert_valid(&with_key(key, json!("P100Y")));
+    }
+}
+
+#[test]
+fn bin_units_are_strings_never_null() {
+    let p = binned(json!([{"name": "e", "units": null, "centers": [1, 2, 3]}]));
+    assert_param_error(p, "bins[0]: units must be a non-empty string");
+    let p = binned(json!([{"name": "e", "units": ["keV", "keV", "keV"], "centers": [1, 2, 3]}]));
+    assert_param_error(p, "bins[0]: units must be a non-empty string");
+    assert_valid(&with_params(&[binned(
+        json!([{"name": "e", "units": "dimensionless", "centers": [1, 2, 3]}]),
+    )]));
+}

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{DatasetInfo, MetaError, param, refs};
+use super::{DatasetInfo, MetaError, Parameter, param, refs};
 use crate::duration;
 use crate::time::{self, Nanos, TimeFormat};
 
@@ -135,6 +135,7 @@ pub(super) fn build(id: &str, info: &Value) -> Result<DatasetInfo, Vec<MetaError
             Vec::new()
         }
     };
+    check_record_size(&parameters, &mut r);
     if let Some(Value::Object(loc)) = resolved.get("location") {
         check_location(loc, resolved.get("parameters"), &mut r);
     }
@@ -214,14 +215,37 @@ fn sample_range(
     Some((start, stop))
 }
 
+/// Longest `cadence` or `maxRequestDuration`: 100 nominal years. HAPI times span
+/// 1678..2261 here (i64 nanoseconds), so anything longer is a typo, and products of it
+/// (cadence × records) would overflow.
+const MAX_DURATION: Nanos = 100 * 365 * time::NANOS_PER_DAY;
+
+/// Bytes of one record in the binary format, all parameters: 64 MiB. A record must fit
+/// in one response (`max_bytes`) and in an encoder's buffer.
+const MAX_RECORD_BYTES: usize = 64 << 20;
+
 fn positive_duration(obj: &Map<String, Value>, key: &str, r: &mut Report<'_>) -> Option<Nanos> {
     let value = obj.get(key)?;
     match value.as_str().and_then(duration::parse) {
+        Some(d) if d > MAX_DURATION => {
+            r.dataset(format!("{key} must be at most P100Y"));
+            None
+        }
         Some(d) if d > 0 => Some(d),
         _ => {
             r.dataset(format!("{key} must be a positive ISO 8601 duration such as PT1M or P1D"));
             None
         }
+    }
+}
+
+/// Each parameter is bounded (`length`, `size`); so must their sum be.
+fn check_record_size(parameters: &[Parameter], r: &mut Report<'_>) {
+    let total = parameters.iter().try_fold(0usize, |acc, p| acc.checked_add(p.binary_width()));
+    if total.is_none_or(|t| t > MAX_RECORD_BYTES) {
+        r.dataset(format!(
+            "one record of all parameters is more than {MAX_RECORD_BYTES} bytes in the binary format (length × size)"
+        ));
     }
 }
 

@@ -37,7 +37,7 @@ fn redirect(to: &str) -> Response {
 /// Only local paths: a login must never redirect elsewhere (open redirect).
 fn safe_return(site: &Site, to: Option<&str>) -> String {
     match to {
-        Some(t) if t.starts_with('/') && !t.starts_with("//") && !t.contains('\\') => t.to_owned(),
+        Some(t) if crate::urls::is_local_path(t) => t.to_owned(),
         _ => site.path("/hapi"),
     }
 }
@@ -206,16 +206,39 @@ fn form(site: &Site, return_to: &str, failed: bool) -> Response {
     (status, Html(html)).into_response()
 }
 
+/// 429 for a browser with too many failed logins.
+fn too_many_logins(site: &Site, wait: std::time::Duration) -> Response {
+    let body = page(
+        "Too many attempts",
+        &format!(
+            "<p>Too many failed logins. Wait a little and <a href=\"{}\">try again</a>.</p>",
+            esc(&site.path("/auth/login"))
+        ),
+    );
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, Html(body)).into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, super::throttle::retry_after(wait));
+    r
+}
+
 /// `POST /auth/login`: local accounts of the built-in issuer (the form's `username`,
 /// `password` and `return_to`).
-pub async fn login_submit(State(b): State<Arc<Builtin>>, body: Bytes) -> Response {
+pub async fn login_submit(
+    State(b): State<Arc<Builtin>>,
+    super::throttle::PeerAddr(peer): super::throttle::PeerAddr,
+    body: Bytes,
+) -> Response {
     let mut f = Fields::of(std::str::from_utf8(&body).ok());
     let return_to = safe_return(&b.site, f.get("return_to"));
     let (Some(name), Some(password)) = (f.take("username"), f.take("password")) else {
         return (StatusCode::BAD_REQUEST, "the form needs username and password").into_response();
     };
+    let ticket = match b.throttle.admit(&name, peer) {
+        Ok(t) => t,
+        Err(wait) => return too_many_logins(&b.site, wait),
+    };
     // Password hashing is deliberately slow: off the async workers, a few at a time.
-    let Ok(_slot) = b.hashing.acquire().await else {
+    let lane = if ticket.trusted() { &b.throttle.trusted_lane } else { &b.hashing };
+    let Ok(_slot) = lane.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let b2 = b.clone();
@@ -230,6 +253,7 @@ pub async fn login_submit(State(b): State<Arc<Builtin>>, body: Bytes) -> Respons
     .flatten();
     match started {
         Some(cookie) => {
+            b.throttle.succeeded(ticket);
             let mut r = StatusCode::SEE_OTHER.into_response();
             if let Ok(v) = HeaderValue::from_str(&return_to) {
                 r.headers_mut().insert(header::LOCATION, v);
@@ -243,6 +267,7 @@ pub async fn login_submit(State(b): State<Arc<Builtin>>, body: Bytes) -> Respons
             r
         }
         None => {
+            drop(ticket);
             tracing::warn!(target: "audit", event = "login_failed", "local login refused");
             form(&b.site, &return_to, true)
         }

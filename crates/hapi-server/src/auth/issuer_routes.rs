@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use hapi_core::percent;
 
 use super::Builtin;
+use super::throttle::{self, PeerAddr};
 
 fn json(status: StatusCode, v: &serde_json::Value) -> Response {
     let mut r = (status, v.to_string()).into_response();
@@ -51,8 +52,33 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
+/// 429 for a caller with too many failed client authentications (RFC 6749 has no
+/// code for it; `slow_down` is the OAuth one for "ask less often", RFC 8628 §3.5).
+fn slow_down(wait: std::time::Duration) -> Response {
+    let mut r = json(
+        StatusCode::TOO_MANY_REQUESTS,
+        &serde_json::json!({"error": "slow_down", "error_description": "too many failed client authentications; retry later"}),
+    );
+    r.headers_mut().insert(header::RETRY_AFTER, throttle::retry_after(wait));
+    r
+}
+
+/// The client id a request authenticates as, if it carries a secret to check.
+fn claimed_client<'a>(form: &'a [(String, String)], basic: Option<&'a (String, String)>) -> Option<&'a str> {
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    match basic {
+        Some((id, _)) => Some(id),
+        None => field("client_secret").map(|_| field("client_id").unwrap_or("")),
+    }
+}
+
 /// `POST /oauth/token`: client_credentials only.
-pub async fn token(State(b): State<Arc<Builtin>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(b): State<Arc<Builtin>>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let issuer = b.issuer.clone();
     let form = std::str::from_utf8(&body).ok().and_then(percent::form_pairs);
     let Some(form) = form else {
@@ -63,11 +89,29 @@ pub async fn token(State(b): State<Arc<Builtin>>, headers: HeaderMap, body: Byte
     };
     let basic = basic(&headers);
     let used_basic = basic.is_some();
+    // Refused before the hash: a flood must not queue for the hashing slots.
+    let ticket = match claimed_client(&form, basic.as_ref()).map(|id| b.throttle.admit(id, peer)) {
+        Some(Err(wait)) => return slow_down(wait),
+        Some(Ok(t)) => Some(t),
+        None => None,
+    };
     // Secret hashes are deliberately slow: off the async workers, a few at a time.
-    let Ok(_slot) = b.hashing.acquire().await else {
+    let lane = if ticket.as_ref().is_some_and(throttle::Ticket::trusted) {
+        &b.throttle.trusted_lane
+    } else {
+        &b.hashing
+    };
+    let Ok(_slot) = lane.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let result = tokio::task::spawn_blocking(move || issuer.token(&form, basic)).await;
+    if let Some(t) = ticket {
+        match &result {
+            Ok(Ok(_)) => b.throttle.succeeded(t),
+            Ok(Err(e)) if e.error != "invalid_client" => b.throttle.refund(t),
+            _ => drop(t),
+        }
+    }
     match result {
         Ok(Ok(v)) => json(StatusCode::OK, &v),
         Ok(Err(e)) => {

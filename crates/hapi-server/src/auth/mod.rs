@@ -17,6 +17,7 @@ mod denied;
 pub mod issuer_routes;
 mod middleware;
 pub mod session;
+pub mod throttle;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -113,6 +114,9 @@ pub struct Builtin {
     /// Bounds concurrent password and secret hashing: each Argon2 check takes tens of
     /// milliseconds and ~19 MiB, so a burst of logins must queue, not exhaust memory.
     pub hashing: tokio::sync::Semaphore,
+    /// Failed secret checks per address and per (name, address): a flood is refused
+    /// before it queues for `hashing`.
+    pub throttle: throttle::Throttle,
     /// Prefix and public URL.
     pub site: Site,
 }
@@ -174,6 +178,7 @@ impl Access {
                     validator,
                     browser: browser()?,
                     hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
+                    throttle: throttle::Throttle::default(),
                     site: site.clone(),
                 }))
             }

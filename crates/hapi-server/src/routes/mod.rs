@@ -80,7 +80,10 @@ async fn fallback(req: Request) -> Response {
             target.push('?');
             target.push_str(q);
         }
-        return redirect(StatusCode::MOVED_PERMANENTLY, &target);
+        // `//evil.example/` must not become `//evil.example`, another host to a browser.
+        if crate::urls::is_local_path(&target) {
+            return redirect(StatusCode::MOVED_PERMANENTLY, &target);
+        }
     }
     ApiError(StatusError::with(HapiStatus::BadRequest, "no such endpoint; see /hapi for the list"))
         .into_response()

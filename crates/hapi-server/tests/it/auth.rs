@@ -4,7 +4,7 @@
 use crate::support::{CONFIG, TestServer, access_rules, client, ds1_csv};
 
 /// The fixture behind the built-in issuer, with the rules of [`access_rules`].
-async fn server(extra_auth: &str) -> TestServer {
+pub(crate) async fn server(extra_auth: &str) -> TestServer {
     let config = CONFIG.replace(
         "[auth]\nmode = \"open\"\n",
         &format!("[auth]\npublic_url = \"http://hapi.test\"\n{extra_auth}\n{}", access_rules()),
