@@ -35,7 +35,25 @@ const KINDS: &str = "all/kinds%2Btypes:%CE%B1%E2%98%83";
 // ---------------------------------------------------------------------------------------
 // The provider process
 
-/// `tests/oidc`, with its `node_modules`; a test run without them fails, never skips.
+/// Whether to skip: plain `cargo test` without the npm package skips these tests and
+/// says why; `scripts/test.sh` sets `HAPI_REQUIRE_E2E=1`, and then a missing install
+/// fails them instead, so CI cannot pass without having run them.
+fn skip_without_provider() -> bool {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/oidc/node_modules/oidc-provider/package.json");
+    if dir.is_file() || std::env::var_os("HAPI_REQUIRE_E2E").is_some() {
+        return false;
+    }
+    // Straight to the file descriptor: the test harness captures `eprintln!` of passing tests.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        b"skipped: the OpenID provider tests need the npm package oidc-provider in tests/oidc \
+          (./scripts/test.sh installs it; or `npm ci --prefix tests/oidc`)\n",
+    );
+    true
+}
+
+/// `tests/oidc`, with its `node_modules` (see [`skip_without_provider`]).
 fn idp_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc");
     let dir = dir.canonicalize().unwrap_or(dir);
@@ -452,6 +470,9 @@ async fn code_flow_tokens(idp: &Idp, user: &str) -> Value {
 
 #[tokio::test]
 async fn client_credentials_token_reads_every_endpoint() {
+    if skip_without_provider() {
+        return;
+    }
     let idp = shared_idp().await;
     let s = hapi(idp, "").await;
     let answer = idp.token_response("hapi-cli", Some(SCOPE), None).await;
@@ -483,6 +504,9 @@ async fn client_credentials_token_reads_every_endpoint() {
 
 #[tokio::test]
 async fn token_without_the_scope_is_403_insufficient_scope() {
+    if skip_without_provider() {
+        return;
+    }
     let idp = shared_idp().await;
     let s = hapi(idp, "").await;
     // The provider answers an unknown scope, or none, with a token that has no scope at all.
@@ -504,6 +528,9 @@ async fn token_without_the_scope_is_403_insufficient_scope() {
 
 #[tokio::test]
 async fn token_for_another_audience_is_401() {
+    if skip_without_provider() {
+        return;
+    }
     let idp = shared_idp().await;
     let s = hapi(idp, "").await;
     let answer = idp.token_response("hapi-cli", Some(SCOPE), Some("urn:test:other-api")).await;
@@ -518,6 +545,9 @@ async fn token_for_another_audience_is_401() {
 
 #[tokio::test]
 async fn id_token_is_not_an_access_token() {
+    if skip_without_provider() {
+        return;
+    }
     let idp = shared_idp().await;
     let s = hapi(idp, "").await;
     let tokens = code_flow_tokens(idp, "alice").await;
@@ -535,6 +565,9 @@ async fn id_token_is_not_an_access_token() {
 
 #[tokio::test]
 async fn roles_claim_decides_datasets_and_embargo() {
+    if skip_without_provider() {
+        return;
+    }
     let idp = shared_idp().await;
     let s = hapi(idp, &access_rules()).await;
     // hapi-cli-roles' tokens carry realm_access.roles = [private, embargo]; hapi-cli's none,
@@ -582,6 +615,9 @@ async fn roles_claim_decides_datasets_and_embargo() {
 
 #[tokio::test]
 async fn opaque_tokens_are_introspected() {
+    if skip_without_provider() {
+        return;
+    }
     let idp = shared_idp().await;
     // The server introspects with its login client's credentials (hapi-web).
     let s = hapi(idp, &format!("introspection = true\n{}", access_rules())).await;
@@ -618,6 +654,9 @@ async fn opaque_tokens_are_introspected() {
 
 #[tokio::test]
 async fn jwks_is_fetched_a_bounded_number_of_times() {
+    if skip_without_provider() {
+        return;
+    }
     let idp = shared_idp().await;
     let s = hapi(idp, "").await;
     assert_eq!(s.jwks_fetches(), 1, "discovery fetches the JWKS once");
@@ -655,6 +694,9 @@ async fn jwks_is_fetched_a_bounded_number_of_times() {
 
 #[tokio::test]
 async fn rotated_key_is_accepted_after_one_refetch() {
+    if skip_without_provider() {
+        return;
+    }
     let mut idp = Idp::start("http://127.0.0.1:9/auth/callback").await;
     let s = hapi(&idp, "").await;
     let first_kid = idp.kid();
@@ -689,6 +731,9 @@ async fn rotated_key_is_accepted_after_one_refetch() {
 
 #[tokio::test]
 async fn provider_down_cached_keys_keep_working() {
+    if skip_without_provider() {
+        return;
+    }
     let mut idp = Idp::start("http://127.0.0.1:9/auth/callback").await;
     let s = hapi(&idp, "introspection = true").await;
     let used = idp.token("hapi-cli").await;
@@ -728,6 +773,9 @@ async fn provider_down_cached_keys_keep_working() {
 
 #[tokio::test]
 async fn browser_login_through_the_provider() {
+    if skip_without_provider() {
+        return;
+    }
     // The provider must know the server's callback URL, so the server's port comes first.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
