@@ -16,6 +16,30 @@ use crate::state::AppState;
 pub struct App {
     /// What the handlers share.
     pub state: Arc<AppState>,
+    /// What the running process is bound to: a reload may not change it.
+    fixed: Fixed,
+}
+
+/// The parts of a configuration that only a restart can change.
+#[derive(Debug, Clone, PartialEq)]
+struct Fixed {
+    listen: std::net::SocketAddr,
+    data_dir: std::path::PathBuf,
+    path_prefix: String,
+    server: crate::config::ServerSettings,
+    mode: std::mem::Discriminant<crate::config::ModeSettings>,
+}
+
+impl Fixed {
+    fn of(c: &Config) -> Fixed {
+        Fixed {
+            listen: c.listen,
+            data_dir: c.data_dir.clone(),
+            path_prefix: c.path_prefix.clone(),
+            server: c.server,
+            mode: std::mem::discriminant(&c.auth.mode),
+        }
+    }
 }
 
 impl App {
@@ -24,7 +48,25 @@ impl App {
     pub async fn build(config: &Config, store: Arc<dyn Store>) -> Result<App> {
         let access = Access::build(&config.auth, &config.path_prefix, &config.data_dir).await?;
         let state = AppState::new(config, store, Arc::new(access)).context("opening the datasets")?;
-        Ok(App { state: Arc::new(state) })
+        Ok(App { state: Arc::new(state), fixed: Fixed::of(config) })
+    }
+
+    /// The server with a new configuration (SIGHUP): datasets, access rules and limits
+    /// may change, over the same store; the listen address, data directory, path prefix,
+    /// `[server]` settings and the access mode need a restart. Any error leaves the
+    /// running server as it is. Stream caps carry over, so running streams still count.
+    pub async fn reload(&self, config: &Config) -> Result<App> {
+        let fixed = Fixed::of(config);
+        if fixed != self.fixed {
+            anyhow::bail!(
+                "listen, data_dir, path_prefix, [server] and [auth] mode need a restart; change only datasets, access rules and limits in a reload"
+            );
+        }
+        let access = Access::build(&config.auth, &config.path_prefix, &config.data_dir).await?;
+        let mut state = AppState::new(config, self.state.store.clone(), Arc::new(access))
+            .context("opening the datasets")?;
+        state.streams = self.state.streams.clone();
+        Ok(App { state: Arc::new(state), fixed })
     }
 
     /// The HTTP application, without a socket.
@@ -39,5 +81,16 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         crate::serve(listener, self.state, shutdown).await
+    }
+
+    /// Serves like [`serve`](App::serve), switching to each state `reloads` sends:
+    /// requests that started keep the state they started with, the next request on
+    /// every connection sees the new one, and no connection is dropped.
+    pub async fn serve_reloadable(
+        listener: tokio::net::TcpListener,
+        reloads: tokio::sync::watch::Receiver<Arc<AppState>>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        crate::serve_states(listener, reloads, shutdown).await
     }
 }

@@ -37,14 +37,27 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (_keep, states) = tokio::sync::watch::channel(state);
+    serve_states(listener, states, shutdown).await
+}
+
+/// [`serve`], following the state `states` holds: a reload sends a new one.
+pub async fn serve_states(
+    listener: tokio::net::TcpListener,
+    mut states: tokio::sync::watch::Receiver<Arc<AppState>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let first = states.borrow_and_update().clone();
+    let limits = first.server;
+    let (routers_tx, routers) = tokio::sync::watch::channel(app(first));
     let refresher = {
-        let state = state.clone();
+        let states = states.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let s = state.clone();
+                let s = states.borrow().clone();
                 match tokio::task::spawn_blocking(move || s.refresh()).await {
                     Ok(Err(e)) => tracing::warn!(error = %e, "refreshing dataset extents failed"),
                     Err(e) => tracing::warn!(error = %e, "extent refresher panicked"),
@@ -53,8 +66,15 @@ pub async fn serve(
             }
         })
     };
-    let limits = state.server;
-    let result = server::run(listener, app(state), limits, shutdown).await;
+    // Each new state becomes the router the next request is given.
+    let switcher = tokio::spawn(async move {
+        while states.changed().await.is_ok() {
+            let state = states.borrow_and_update().clone();
+            let _ = routers_tx.send(app(state));
+        }
+    });
+    let result = server::run(listener, routers, limits, shutdown).await;
     refresher.abort();
+    switcher.abort();
     result
 }

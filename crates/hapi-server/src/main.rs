@@ -194,6 +194,34 @@ fn print_access_help(config: &Config, addr: std::net::SocketAddr) {
     eprintln!("{text}");
 }
 
+/// SIGHUP: read the configuration again and switch to it; a file that does not load
+/// (or changes what needs a restart) is refused, logged, and the running one kept.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    mut hup: tokio::signal::unix::Signal,
+    common: Common,
+    listen: Option<String>,
+    mut app: App,
+    states: tokio::sync::watch::Sender<Arc<hapi_server::AppState>>,
+) {
+    while hup.recv().await.is_some() {
+        let next = match load(&common, listen.clone()) {
+            Ok(config) => app.reload(&config).await,
+            Err(e) => Err(e),
+        };
+        match next {
+            Ok(next) => {
+                app = next;
+                let _ = states.send(app.state.clone());
+                tracing::info!(datasets = app.state.datasets.len(), "configuration reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "reload refused; the running configuration stays")
+            }
+        }
+    }
+}
+
 /// Threads for blocking work (store reads, encoding, password hashes).
 const BLOCKING_THREADS: usize = 64;
 
@@ -232,7 +260,7 @@ fn main() -> Result<()> {
         .build()?;
     match cli.command {
         Command::Serve { common, listen } => {
-            let config = load(&common, listen)?;
+            let config = load(&common, listen.clone())?;
             rt.block_on(async move {
                 let app = App::build(&config, open_store(&config)?).await?;
                 let listener = tokio::net::TcpListener::bind(config.listen)
@@ -241,7 +269,14 @@ fn main() -> Result<()> {
                 let addr = listener.local_addr()?;
                 tracing::info!(url = %format!("http://{addr}{}/hapi", config.path_prefix), "serving");
                 print_access_help(&config, addr);
-                app.serve(listener, stop_signal()).await?;
+                let (states, reloads) = tokio::sync::watch::channel(app.state.clone());
+                // Registered before serving, so an early SIGHUP cannot end the process.
+                #[cfg(unix)]
+                {
+                    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+                    tokio::spawn(reload_on_hangup(hup, common, listen, app, states));
+                }
+                App::serve_reloadable(listener, reloads, stop_signal()).await?;
                 Ok(())
             })
         }

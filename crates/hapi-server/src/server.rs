@@ -42,10 +42,10 @@ const WRITE_BUFFER: usize = 32 * 1024;
 /// File descriptors kept free for the store, key files and logs.
 const FD_RESERVE: usize = 64;
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains.
+/// Serves the latest of `routers` on `listener` until `shutdown` resolves, then drains.
 pub async fn run(
     listener: TcpListener,
-    router: Router,
+    routers: tokio::sync::watch::Receiver<Router>,
     limits: ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -88,11 +88,13 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(StallGuard::new(stream, limits.send_timeout));
-        let router = router.clone();
+        let routers = routers.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(req)
+            // The router of the moment: after a reload, the next request gets the new one.
+            let router = routers.borrow().clone();
+            router.oneshot(req)
         });
         let conn = graceful.watch(http.serve_connection(io, service));
         conns.spawn(async move {

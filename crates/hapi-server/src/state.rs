@@ -39,7 +39,9 @@ pub struct AppState {
     /// Connection and stream limits.
     pub server: ServerSettings,
     /// Caps on concurrent `/data` streams.
-    pub streams: StreamGate,
+    /// Caps on concurrent `/data` streams; shared with the state a reload replaces, so
+    /// streams that started before it still count.
+    pub streams: Arc<StreamGate>,
 }
 
 /// One dataset: its validated metadata and what the store says about it now.
@@ -131,7 +133,10 @@ impl AppState {
             loaded,
             access,
             server: config.server,
-            streams: StreamGate::new(config.server.max_streams, config.server.max_streams_per_client),
+            streams: Arc::new(StreamGate::new(
+                config.server.max_streams,
+                config.server.max_streams_per_client,
+            )),
         })
     }
 

@@ -11,6 +11,7 @@ mod limits;
 mod oidc;
 mod prefix;
 mod redirects;
+mod reload;
 mod robustness;
 mod sessions;
 mod slow_clients;
