@@ -269,7 +269,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Records with `start <= t < stop`, holding only the given columns (indices into the
     /// layout, output in the order given; the server passes them ascending), in batches of
     /// at most a few thousand rows, all from one consistent snapshot.
-    fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError>;
+    fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError> {
+        Ok(self.snapshot(id, columns, start, stop)?.batches)
+    }
 
     /// The count and the scan of `start <= t < stop`, from one snapshot.
     fn snapshot(
@@ -300,9 +302,6 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn nth_time(&self, id: &str, start: Nanos, n: u64) -> Result<Option<Nanos>, StoreError> {
         (**self).nth_time(id, start, n)
-    }
-    fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError> {
-        (**self).scan(id, columns, start, stop)
     }
     fn snapshot(
         &self,

@@ -8,7 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use hapi_core::info::ParamType;
 use hapi_core::{Batch, Column, Nanos};
 
-use crate::{BatchIter, ColumnSpec, Layout, Snapshot, Store, StoreError};
+use crate::{ColumnSpec, Layout, Snapshot, Store, StoreError};
 
 /// Rows per scan batch unless set with [`MemoryStore::with_batch_rows`].
 const DEFAULT_BATCH_ROWS: usize = 1000;
@@ -92,10 +92,6 @@ impl Store for MemoryStore {
         let series = series.read().unwrap_or_else(PoisonError::into_inner);
         let index = usize::try_from(n).ok().and_then(|n| series.rank(start).checked_add(n));
         Ok(index.and_then(|i| series.times.get(i).copied()))
-    }
-
-    fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError> {
-        Ok(self.snapshot(id, columns, start, stop)?.batches)
     }
 
     fn snapshot(

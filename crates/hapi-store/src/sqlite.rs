@@ -32,7 +32,7 @@ use hapi_core::{Batch, Nanos};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tracing::{debug, info};
 
-use crate::{BatchIter, ColumnSpec, Layout, Snapshot, Store, StoreError};
+use crate::{ColumnSpec, Layout, Snapshot, Store, StoreError};
 
 /// The database file inside the store's directory.
 const FILE_NAME: &str = "hapi.sqlite3";
@@ -460,10 +460,6 @@ impl Store for SqliteStore {
                 Ok(Some(codec::time_at(data, row)))
             })
         })
-    }
-
-    fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError> {
-        Ok(self.snapshot(id, columns, start, stop)?.batches)
     }
 
     fn snapshot(

@@ -83,10 +83,6 @@ impl<S: Store> Store for FailingStore<S> {
         self.inner.nth_time(id, start, n)
     }
 
-    fn scan(&self, id: &str, columns: &[usize], start: Nanos, stop: Nanos) -> Result<BatchIter, StoreError> {
-        Ok(self.snapshot(id, columns, start, stop)?.batches)
-    }
-
     fn snapshot(
         &self,
         id: &str,
