@@ -3,16 +3,20 @@
 //!
 //! - Signing key: Ed25519 in `data_dir/issuer-key` (PKCS#8 PEM, mode 0600), created on
 //!   first use. Its `kid` is the RFC 7638 thumbprint, so it is stable across restarts.
-//! - Clients and local users: `data_dir/auth.sqlite3`, secrets only as argon2id hashes.
+//! - Clients and local users: `data_dir/auth.sqlite3`, secrets only as hashes: PBKDF2 for
+//!   the client secrets we generate, argon2id for passwords (and for client secrets
+//!   created before PBKDF2, until their first use replaces the hash).
 //! - Tokens: RFC 9068 JWT access tokens (`typ: at+jwt`), validated by the same
 //!   [`TokenValidator`](crate::TokenValidator) as an external provider's.
 //!
-//! [`Issuer::token`], [`Issuer::verify_user`] and the client commands hash with argon2
-//! (tens of milliseconds of CPU and ~19 MiB each): call them from `spawn_blocking`.
+//! [`Issuer::verify_user`] hashes with argon2 (tens of milliseconds of CPU and ~19 MiB
+//! each), [`Issuer::token`] may (an old client hash) and reads SQLite: call them from
+//! `spawn_blocking`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -163,8 +167,21 @@ pub struct Issuer {
     signing_key: EncodingKey,
     jwk: Jwk,
     store: Store,
-    /// Hash checked when the client or user is unknown, so a miss costs as much as a hit.
-    dummy_hash: OnceLock<String>,
+    /// Hashes checked when the client or user is unknown, so a miss costs as much as a
+    /// hit: a client secret's kind for clients, a password's for users.
+    dummy_client_hash: OnceLock<String>,
+    dummy_password_hash: OnceLock<String>,
+    argon2_checks: AtomicU64,
+    pbkdf2_checks: AtomicU64,
+}
+
+/// Secret checks since the issuer was opened, by kind (for tests and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SecretChecks {
+    /// Argon2 checks: passwords, and client secrets stored before PBKDF2.
+    pub argon2: u64,
+    /// PBKDF2 checks: client secrets.
+    pub pbkdf2: u64,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -207,8 +224,26 @@ impl Issuer {
             signing_key: EncodingKey::from_ed_der(&der),
             jwk,
             store,
-            dummy_hash: OnceLock::new(),
+            dummy_client_hash: OnceLock::new(),
+            dummy_password_hash: OnceLock::new(),
+            argon2_checks: AtomicU64::new(0),
+            pbkdf2_checks: AtomicU64::new(0),
         })
+    }
+
+    /// How many secrets were checked, by hash kind.
+    pub fn secret_checks(&self) -> SecretChecks {
+        SecretChecks {
+            argon2: self.argon2_checks.load(Ordering::Relaxed),
+            pbkdf2: self.pbkdf2_checks.load(Ordering::Relaxed),
+        }
+    }
+
+    /// [`secret::verify`], counted.
+    fn check(&self, secret: &str, phc: &str) -> bool {
+        let n = if secret::is_slow(phc) { &self.argon2_checks } else { &self.pbkdf2_checks };
+        n.fetch_add(1, Ordering::Relaxed);
+        secret::verify(secret, phc)
     }
 
     /// The public key set to publish at the `jwks_uri`.
@@ -349,21 +384,38 @@ impl Issuer {
             OAuthError::server_error()
         })?;
         let secret = if secret.len() > MAX_SECRET { "" } else { secret };
-        Ok(match row {
-            Some(r) if !r.revoked => secret::verify(secret, &r.secret_hash).then_some(r.roles),
-            _ => {
-                let _ = secret::verify(secret, self.dummy_hash());
-                None
-            }
-        })
+        let Some(r) = row.filter(|r| !r.revoked) else {
+            let _ = self.check(secret, self.dummy_client_hash());
+            return Ok(None);
+        };
+        if !self.check(secret, &r.secret_hash) {
+            return Ok(None);
+        }
+        if secret::is_slow(&r.secret_hash) {
+            self.upgrade_hash(id, secret, &r.secret_hash);
+        }
+        Ok(Some(r.roles))
     }
 
-    fn dummy_hash(&self) -> &str {
-        self.dummy_hash.get_or_init(|| {
-            let throwaway =
-                secret::new_secret().unwrap_or_else(|_| "no randomness, still a hash to compute".to_owned());
-            secret::hash(&throwaway).unwrap_or_default()
-        })
+    /// Replaces a client's Argon2 hash with a PBKDF2 one of the same secret, once it is
+    /// known to be right, so its next requests cost no Argon2. Only if the stored hash is
+    /// still the one checked: a rotation in between wins. A failure only costs speed.
+    fn upgrade_hash(&self, id: &str, secret: &str, old: &str) {
+        let replaced = secret::hash_client_secret(secret)
+            .and_then(|new| self.store.replace_secret_hash(id, old, &new).map_err(|e| e.to_string()));
+        match replaced {
+            Ok(true) => tracing::info!(client_id = %id, "client secret hash upgraded from argon2 to PBKDF2"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(client_id = %id, error = %e, "upgrading a client secret hash failed"),
+        }
+    }
+
+    fn dummy_client_hash(&self) -> &str {
+        self.dummy_client_hash.get_or_init(|| secret::hash_client_secret(&throwaway()).unwrap_or_default())
+    }
+
+    fn dummy_password_hash(&self) -> &str {
+        self.dummy_password_hash.get_or_init(|| secret::hash(&throwaway()).unwrap_or_default())
     }
 
     /// RFC 6749 §3.3: a space-separated subset of the grantable scopes; none asked, all given.
@@ -403,7 +455,7 @@ impl Issuer {
         };
         check_roles(roles)?;
         let secret = secret::new_secret().map_err(IssuerError::Crypto)?;
-        let hash = secret::hash(&secret).map_err(IssuerError::Crypto)?;
+        let hash = secret::hash_client_secret(&secret).map_err(IssuerError::Crypto)?;
         let now = unix_now();
         if !self.store.insert_client(&id, &hash, roles, now)? {
             return Err(IssuerError::Exists(format!("client {id}")));
@@ -438,7 +490,7 @@ impl Issuer {
     /// Gives an active client a new secret (the old one stops working) and returns it.
     pub fn rotate_secret(&self, id: &str) -> Result<String, IssuerError> {
         let secret = secret::new_secret().map_err(IssuerError::Crypto)?;
-        let hash = secret::hash(&secret).map_err(IssuerError::Crypto)?;
+        let hash = secret::hash_client_secret(&secret).map_err(IssuerError::Crypto)?;
         if !self.store.set_secret(id, &hash, unix_now())? {
             return Err(IssuerError::NotFound(format!("client {id}")));
         }
@@ -494,10 +546,10 @@ impl Issuer {
             }
         };
         let Some(row) = row else {
-            let _ = secret::verify(password, self.dummy_hash());
+            let _ = self.check(password, self.dummy_password_hash());
             return None;
         };
-        if !secret::verify(password, &row.password_hash) {
+        if !self.check(password, &row.password_hash) {
             return None;
         }
         let ttl = i64::try_from(self.cfg.token_ttl.as_secs()).unwrap_or(i64::MAX / 4);
@@ -509,6 +561,11 @@ impl Issuer {
             expires_at: unix_now().saturating_add(ttl),
         })
     }
+}
+
+/// A random secret to hash for a dummy.
+fn throwaway() -> String {
+    secret::new_secret().unwrap_or_else(|_| "no randomness, still a hash to compute".to_owned())
 }
 
 fn check_config(cfg: &IssuerConfig) -> Result<(), IssuerError> {
@@ -576,6 +633,26 @@ mod tests {
         assert!(check_roles(&["embargo".to_owned()]).is_ok());
         assert!(check_roles(&["a b".to_owned()]).is_err());
         assert!(check_roles(&[String::new()]).is_err());
+    }
+
+    #[test]
+    fn a_rotation_between_check_and_upgrade_wins() -> Result<(), IssuerError> {
+        let dir = tempfile::tempdir().map_err(|e| IssuerError::Invalid(e.to_string()))?;
+        let cfg = IssuerConfig {
+            issuer_url: "http://127.0.0.1:8080".to_owned(),
+            audience: "a".to_owned(),
+            scopes: vec!["s".to_owned()],
+            token_ttl: Duration::from_secs(300),
+        };
+        let issuer = Issuer::open(dir.path(), cfg)?;
+        let old = secret::hash("an old secret").map_err(IssuerError::Crypto)?;
+        assert!(issuer.store.insert_client("c", &old, &[], 1)?);
+        let rotated = issuer.rotate_secret("c")?;
+        // The upgrade of a check that read `old` before the rotation changes nothing.
+        issuer.upgrade_hash("c", "an old secret", &old);
+        assert_eq!(issuer.authenticate_client("c", "an old secret").ok().flatten(), None);
+        assert!(issuer.authenticate_client("c", &rotated).ok().flatten().is_some());
+        Ok(())
     }
 
     #[test]

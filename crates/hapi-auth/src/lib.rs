@@ -46,7 +46,7 @@ mod validate;
 
 pub use error::{SetupError, TokenError};
 pub use identity::Identity;
-pub use issuer::{ClientInfo, Issuer, IssuerConfig, IssuerError, OAuthError, UserInfo};
+pub use issuer::{ClientInfo, Issuer, IssuerConfig, IssuerError, OAuthError, SecretChecks, UserInfo};
 pub use revocation::{RECHECK, Revocation};
 pub use rules::{AccessRules, EmbargoConfig, RuleConfig, RulesConfig};
 pub use validate::{Introspection, TokenValidator, ValidatorConfig};

@@ -1,8 +1,15 @@
-//! Random identifiers and secrets, and their slow hashes (argon2id, default parameters).
+//! Random identifiers and secrets, and their hashes: argon2id (default parameters) for
+//! passwords people choose, PBKDF2-HMAC-SHA256 for the 256-bit client secrets we generate
+//! (docs/decisions.md). Both are PHC strings, so a stored hash says how to check it.
 //! Randomness comes from aws-lc-rs, the crypto stack jsonwebtoken already uses.
 
+use std::num::NonZeroU32;
+
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use aws_lc_rs::pbkdf2;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], String> {
     let mut out = [0u8; N];
@@ -44,7 +51,7 @@ pub(crate) fn new_secret() -> Result<String, String> {
     Ok(s)
 }
 
-/// The argon2id PHC string of `secret`, with a fresh 16-byte salt.
+/// The argon2id PHC string of a password, with a fresh 16-byte salt.
 pub(crate) fn hash(secret: &str) -> Result<String, String> {
     let salt = random_bytes::<16>()?;
     Argon2::default()
@@ -53,9 +60,41 @@ pub(crate) fn hash(secret: &str) -> Result<String, String> {
         .map_err(|e| format!("hashing failed: {e}"))
 }
 
+/// PHC prefix of client-secret hashes (the RustCrypto `pbkdf2` crate's notation).
+const PBKDF2_PREFIX: &str = "$pbkdf2-sha256$i=1000,l=32$";
+/// A generated secret has 256 bits: no iteration count makes guessing it harder than
+/// that, so 1,000 (SP 800-132's floor) costs ~0.3 ms and no memory, where Argon2 costs
+/// tens of ms and 19 MiB per check.
+const PBKDF2_ROUNDS: NonZeroU32 = NonZeroU32::new(1000).unwrap();
+
+/// The PBKDF2-HMAC-SHA256 PHC string of a generated client secret, fresh 16-byte salt.
+pub(crate) fn hash_client_secret(secret: &str) -> Result<String, String> {
+    let salt = random_bytes::<16>()?;
+    let mut out = [0u8; 32];
+    pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, PBKDF2_ROUNDS, &salt, secret.as_bytes(), &mut out);
+    Ok(format!("{PBKDF2_PREFIX}{}${}", STANDARD_NO_PAD.encode(salt), STANDARD_NO_PAD.encode(out)))
+}
+
+/// Whether checking against `phc` runs Argon2 (slow, ~19 MiB): the hashes of passwords,
+/// and of client secrets created before PBKDF2 (docs/decisions.md).
+pub(crate) fn is_slow(phc: &str) -> bool {
+    !phc.starts_with(PBKDF2_PREFIX)
+}
+
 /// Whether `secret` matches the PHC string `phc` (constant time in the hash comparison).
 pub(crate) fn verify(secret: &str, phc: &str) -> bool {
-    Argon2::default().verify_password(secret.as_bytes(), phc).is_ok()
+    match phc.strip_prefix(PBKDF2_PREFIX) {
+        Some(rest) => {
+            let Some((salt, hash)) = rest.split_once('$') else { return false };
+            let (Ok(salt), Ok(hash)) = (STANDARD_NO_PAD.decode(salt), STANDARD_NO_PAD.decode(hash)) else {
+                return false;
+            };
+            hash.len() == 32
+                && pbkdf2::verify(pbkdf2::PBKDF2_HMAC_SHA256, PBKDF2_ROUNDS, &salt, secret.as_bytes(), &hash)
+                    .is_ok()
+        }
+        None => Argon2::default().verify_password(secret.as_bytes(), phc).is_ok(),
+    }
 }
 
 #[cfg(test)]
@@ -82,6 +121,25 @@ mod tests {
         assert!(verify("PRPATrPBjgo2y3akZ4f28a1cb9cDDsPRP9Bjgo2fe", &h));
         assert!(!verify("PRPATrPBjgo2y3akZ4f28a1cb9cDDsPRP9Bjgo2fE", &h));
         assert!(!verify("x", "not a hash"));
+        assert!(is_slow(&h));
+        Ok(())
+    }
+
+    #[test]
+    fn client_secret_hash_round_trip() -> Result<(), String> {
+        let s = new_secret()?;
+        let h = hash_client_secret(&s)?;
+        assert!(h.starts_with("$pbkdf2-sha256$i=1000,l=32$"), "{h}");
+        assert!(!h.contains(&s));
+        assert_ne!(hash_client_secret(&s)?, h, "salted");
+        assert!(!is_slow(&h));
+        assert!(verify(&s, &h));
+        assert!(!verify(&format!("{s}x"), &h));
+        assert!(!verify("", &h));
+        // Truncated or tampered strings are a mismatch, not a panic.
+        assert!(!verify(&s, &h[..h.len() - 4]));
+        assert!(!verify(&s, &format!("{h}AAAA")));
+        assert!(!verify(&s, "$pbkdf2-sha256$i=1000,l=32$"));
         Ok(())
     }
 }

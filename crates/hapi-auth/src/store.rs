@@ -12,7 +12,7 @@ use crate::issuer::{ClientInfo, IssuerError, UserInfo};
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS clients (
     id                TEXT PRIMARY KEY,
-    secret_hash       TEXT NOT NULL,     -- argon2id PHC string, never the secret
+    secret_hash       TEXT NOT NULL,     -- PHC string (PBKDF2, or argon2id before), never the secret
     roles             TEXT NOT NULL,     -- JSON array of strings
     created_at        INTEGER NOT NULL,  -- unix seconds
     secret_rotated_at INTEGER NOT NULL,
@@ -161,6 +161,16 @@ impl Store {
         let n = self.conn().execute(
             "UPDATE clients SET secret_hash = ?2, secret_rotated_at = ?3 WHERE id = ?1 AND revoked_at IS NULL",
             params![id, hash, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Replaces the secret's hash by another of the same secret, only while `old` is
+    /// stored (a rotation in between wins); `secret_rotated_at` stays.
+    pub(crate) fn replace_secret_hash(&self, id: &str, old: &str, new: &str) -> Result<bool, IssuerError> {
+        let n = self.conn().execute(
+            "UPDATE clients SET secret_hash = ?3 WHERE id = ?1 AND secret_hash = ?2 AND revoked_at IS NULL",
+            params![id, old, new],
         )?;
         Ok(n == 1)
     }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use hapi_auth::{Issuer, IssuerConfig, IssuerError, OAuthError, Revocation, TokenError, TokenValidator};
+use hapi_auth::{
+    Issuer, IssuerConfig, IssuerError, OAuthError, Revocation, SecretChecks, TokenError, TokenValidator,
+};
 use serde_json::Value;
 
 use crate::provider::FakeIdp;
@@ -300,6 +302,77 @@ async fn the_key_and_clients_persist() {
     let mut bad = cfg("http://127.0.0.1:8080", 300);
     bad.scopes = vec!["has space".to_owned()];
     assert!(matches!(Issuer::open(dir.path(), bad), Err(IssuerError::Invalid(_))));
+}
+
+fn stored_hash(dir: &std::path::Path, id: &str) -> String {
+    let db = rusqlite::Connection::open(dir.join("auth.sqlite3")).expect("db");
+    db.query_row("SELECT secret_hash FROM clients WHERE id = ?1", [id], |r| r.get(0)).expect("row")
+}
+
+/// A client as releases before PBKDF2 stored it: an argon2id hash of its secret.
+fn insert_argon2_client(dir: &std::path::Path, id: &str, secret: &str) -> String {
+    use argon2::PasswordHasher;
+    let hash = argon2::Argon2::default()
+        .hash_password_with_salt(secret.as_bytes(), b"0123456789abcdef")
+        .expect("hash")
+        .to_string();
+    let db = rusqlite::Connection::open(dir.join("auth.sqlite3")).expect("db");
+    db.execute(
+        "INSERT INTO clients (id, secret_hash, roles, created_at, secret_rotated_at) VALUES (?1, ?2, '[\"old\"]', 1, 1)",
+        [id, hash.as_str()],
+    )
+    .expect("insert");
+    hash
+}
+
+#[test]
+fn client_secrets_cost_no_argon2() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let issuer = open(dir.path());
+    let (c, s) = issuer.create_client(None, &[]).expect("client");
+    assert!(stored_hash(dir.path(), &c.id).starts_with("$pbkdf2-sha256$i=1000,l=32$"));
+    assert!(issuer.token(&seed_request(&c.id, &s), None).is_ok());
+    assert!(issuer.token(&seed_request(&c.id, &s), None).is_ok());
+    // A wrong secret, and an unknown client (the flood's case), cost the same kind of check.
+    assert_eq!(err(issuer.token(&seed_request(&c.id, "wrong"), None)).error, "invalid_client");
+    assert_eq!(err(issuer.token(&seed_request("flood1", "wrong"), None)).error, "invalid_client");
+    assert_eq!(issuer.secret_checks(), SecretChecks { argon2: 0, pbkdf2: 4 });
+    // A rotated secret is PBKDF2 too; the old one stops working.
+    let s2 = issuer.rotate_secret(&c.id).expect("rotate");
+    assert!(stored_hash(dir.path(), &c.id).starts_with("$pbkdf2-sha256$"));
+    assert_eq!(err(issuer.token(&seed_request(&c.id, &s), None)).error, "invalid_client");
+    assert!(issuer.token(&seed_request(&c.id, &s2), None).is_ok());
+    // Passwords keep Argon2, known name or not.
+    issuer.add_user("alice", "correct horse", &[]).expect("add");
+    assert!(issuer.verify_user("alice", "correct horse").is_some());
+    assert!(issuer.verify_user("mallory", "correct horse").is_none());
+    assert_eq!(issuer.secret_checks().argon2, 2);
+}
+
+#[test]
+fn argon2_client_hashes_still_verify_and_are_replaced_on_first_use() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let issuer = open(dir.path());
+    let secret = "PRPATrPBjgo2y3akZ4f28a1cb9cDDsPRP9Bjgo2fe";
+    let old = insert_argon2_client(dir.path(), "legacy", secret);
+    // A wrong secret neither passes nor replaces the hash.
+    assert_eq!(err(issuer.token(&seed_request("legacy", "wrong"), None)).error, "invalid_client");
+    assert_eq!(stored_hash(dir.path(), "legacy"), old);
+    let body = issuer.token(&seed_request("legacy", secret), None).expect("old hash verifies");
+    assert!(body["access_token"].as_str().is_some());
+    assert_eq!(issuer.secret_checks(), SecretChecks { argon2: 2, pbkdf2: 0 });
+    assert!(stored_hash(dir.path(), "legacy").starts_with("$pbkdf2-sha256$"));
+    // From now on the same secret costs PBKDF2 only, and a wrong one still fails.
+    assert!(issuer.token(&seed_request("legacy", secret), None).is_ok());
+    assert_eq!(err(issuer.token(&seed_request("legacy", "wrong"), None)).error, "invalid_client");
+    assert_eq!(issuer.secret_checks(), SecretChecks { argon2: 2, pbkdf2: 2 });
+    assert_eq!(issuer.list_clients().expect("list")[0].secret_rotated_at, 1, "not a rotation");
+
+    // A revoked old client is refused and keeps its hash.
+    let old2 = insert_argon2_client(dir.path(), "legacy2", secret);
+    assert!(issuer.revoke_client("legacy2").expect("revoke"));
+    assert_eq!(err(issuer.token(&seed_request("legacy2", secret), None)).error, "invalid_client");
+    assert_eq!(stored_hash(dir.path(), "legacy2"), old2);
 }
 
 #[test]
