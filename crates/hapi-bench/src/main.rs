@@ -225,22 +225,31 @@ async fn fetch_token(addr: &str, id: &str, secret: &str) -> Result<String> {
 
 /// One wrong-secret token request on its own connection from `from` (a loopback
 /// address of its own, so the per-address limit admits each flooder).
-async fn wrong_secret(addr: &str, from: std::net::Ipv4Addr, n: u64) -> Result<()> {
+async fn wrong_secret(addr: &str, from: std::net::Ipv4Addr, login: bool, n: u64) -> Result<String> {
+    let body = if login {
+        format!("username=flood{n}&password=wrong&return_to=/hapi")
+    } else {
+        format!("client_id=flood{n}&client_secret=wrong&grant_type=client_credentials")
+    };
+    post_form(addr, from, if login { "/auth/login" } else { "/oauth/token" }, &body).await
+}
+
+/// A form POST on its own connection from `from`; the whole answer.
+async fn post_form(addr: &str, from: std::net::Ipv4Addr, path: &str, body: &str) -> Result<String> {
     let sock = tokio::net::TcpSocket::new_v4()?;
     sock.bind((from, 0).into())?;
     let mut s = sock.connect(addr.parse()?).await?;
-    let body = format!("client_id=flood{n}&client_secret=wrong&grant_type=client_credentials");
     s.write_all(
         format!(
-            "POST /oauth/token HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .as_bytes(),
     )
     .await?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await?;
-    Ok(())
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    Ok(out)
 }
 
 /// Issue 6 item 3: 64 flooders (each from its own address, so each is within its
@@ -248,6 +257,14 @@ async fn wrong_secret(addr: &str, from: std::net::Ipv4Addr, n: u64) -> Result<()
 /// the real client asks for a token every 200 ms. Reports the real client's latency
 /// and the server's RSS before, at peak and after.
 async fn token_flood(bin: &Path, work: &Path) -> Result<Vec<(String, String, String)>> {
+    let mut rows = flood(bin, work, false).await?;
+    rows.extend(flood(bin, work, true).await?);
+    Ok(rows)
+}
+
+/// One flood: wrong client secrets at the token endpoint, or wrong passwords at the
+/// login form (Argon2, the slow hash), while the real client or user keeps logging in.
+async fn flood(bin: &Path, work: &Path, login: bool) -> Result<Vec<(String, String, String)>> {
     let sosmag = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../hapi-server/demo/sosmag.json"),
     )?;
@@ -266,10 +283,29 @@ async fn token_flood(bin: &Path, work: &Path) -> Result<Vec<(String, String, Str
     let field = |k: &str| created.lines().find_map(|l| l.strip_prefix(k)).map(str::to_owned);
     let (id, secret) =
         (field("client_id=").context("client id")?, field("client_secret=").context("secret")?);
-    let p = start(bin, &["--config", cfg], &[], 18_085)?;
+    let mut add_user = Command::new(bin)
+        .args(["users", "add", "alice", "--config", cfg])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    std::io::Write::write_all(&mut add_user.stdin.take().context("stdin")?, b"correct horse battery\n")?;
+    add_user.wait()?;
+    let p = start(bin, &["--config", cfg], &[], if login { 18_086 } else { 18_085 })?;
     wait_ready_protected(&p.addr).await?;
     let pid = p.child.id();
-    fetch_token(&p.addr, &id, &secret).await?;
+    let real = || async {
+        if login {
+            let form = "username=alice&password=correct+horse+battery&return_to=/hapi";
+            let out = post_form(&p.addr, std::net::Ipv4Addr::LOCALHOST, "/auth/login", form).await?;
+            if !out.starts_with("HTTP/1.1 303") {
+                bail!("login refused: {}", &out[..out.len().min(100)]);
+            }
+            Ok(())
+        } else {
+            fetch_token(&p.addr, &id, &secret).await.map(drop)
+        }
+    };
+    real().await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = vm_rss_kb(pid)?;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -279,7 +315,7 @@ async fn token_flood(bin: &Path, work: &Path) -> Result<Vec<(String, String, Str
         flooders.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
-                wrong_secret(&addr, std::net::Ipv4Addr::new(127, 0, 1, k + 1), u64::from(k) << 32 | n)
+                wrong_secret(&addr, std::net::Ipv4Addr::new(127, 0, 1, k + 1), login, u64::from(k) << 32 | n)
                     .await?;
                 n += 1;
             }
@@ -290,7 +326,7 @@ async fn token_flood(bin: &Path, work: &Path) -> Result<Vec<(String, String, Str
     let mut latencies = Vec::new();
     while Instant::now() + Duration::from_millis(300) < deadline {
         let t = Instant::now();
-        fetch_token(&p.addr, &id, &secret).await?;
+        real().await?;
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -308,16 +344,22 @@ async fn token_flood(bin: &Path, work: &Path) -> Result<Vec<(String, String, Str
     let later = vm_rss_kb(pid)?;
     let worst = latencies.iter().copied().fold(0.0, f64::max);
     let mb = |kb: u64| format!("{:.0}", kb as f64 / 1024.0);
+    let what = if login {
+        "login of the real user during a 64-way wrong-password"
+    } else {
+        "token for the real client during a 64-way wrong-secret"
+    };
     Ok(vec![
         (
-            format!(
-                "token for the real client during a 64-way wrong-secret flood ({attempts} attempts in 10 s)"
-            ),
+            format!("{what} flood ({attempts} attempts in 10 s)"),
             format!("{:.0} ms median, {worst:.0} ms worst of {}", median(latencies.clone()), latencies.len()),
             "< 100 ms".into(),
         ),
         (
-            "RSS before / peak / 2 s, 5 s and 15 s after that flood".into(),
+            format!(
+                "RSS before / peak / 2 s, 5 s and 15 s after that {} flood",
+                if login { "login" } else { "token" }
+            ),
             format!("{} / {} / {} / {} / {} MB", mb(before), mb(peak), mb(soon), mb(after), mb(later)),
             "after within ~10 MB of before".into(),
         ),
