@@ -4,17 +4,21 @@
 //! and ingest; the server itself is built by [`App::build`], which the tests use too, and
 //! served on any listener (port 0 in tests) by [`serve`].
 //!
-//! Module layers, each importing only those below it: `envelope`, `html` (leaves);
+//! Module layers, each importing only those below it: `envelope`, `html`, `metrics`,
+//! `request_id`, `conditional` (leaves);
 //! `config`, `demo`; `auth`; `state`; `error`, `routes`; `app`.
 
 mod app;
 pub mod auth;
+pub mod conditional;
 pub mod config;
 pub mod demo;
 pub mod envelope;
 pub mod error;
 pub mod html;
 pub mod ingest;
+pub mod metrics;
+pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -45,7 +49,11 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 let s = state.clone();
-                match tokio::task::spawn_blocking(move || s.refresh()).await {
+                state.metrics.upkeep();
+                let t = std::time::Instant::now();
+                let refreshed = tokio::task::spawn_blocking(move || s.refresh()).await;
+                state.metrics.store_time("refresh", t.elapsed());
+                match refreshed {
                     Ok(Err(e)) => tracing::warn!(error = %e, "refreshing dataset extents failed"),
                     Err(e) => tracing::warn!(error = %e, "extent refresher panicked"),
                     Ok(Ok(())) => {}
@@ -54,7 +62,8 @@ pub async fn serve(
         })
     };
     let limits = state.server;
-    let result = server::run(listener, app(state), limits, shutdown).await;
+    let open = state.metrics.connections.clone();
+    let result = server::run(listener, app(state), limits, open, shutdown).await;
     refresher.abort();
     result
 }

@@ -19,7 +19,8 @@ use hapi_store::{Layout, Store, StoreError};
 use serde_json::{Map, Value};
 
 use crate::auth::{Access, Caller};
-use crate::config::{Config, DatasetSpec, Limits, ServerSettings};
+use crate::config::{Config, DatasetSpec, Limits, MetricsSettings, ServerSettings};
+use crate::metrics::Metrics;
 use crate::streams::StreamGate;
 
 /// Shared state, cloned into every handler as an `Arc`.
@@ -40,6 +41,10 @@ pub struct AppState {
     pub server: ServerSettings,
     /// Caps on concurrent `/data` streams.
     pub streams: StreamGate,
+    /// This server's metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Where the metrics are served.
+    pub metrics_at: MetricsSettings,
 }
 
 /// One dataset: its validated metadata and what the store says about it now.
@@ -52,6 +57,9 @@ pub struct Dataset {
     max_duration: Option<Nanos>,
     /// The full `/info` response of the un-embargoed view and the extent it was built for.
     full_info: RwLock<Option<(Extent, Bytes)>>,
+    /// A hash of the configured metadata and limits: part of every `/data` ETag, so a
+    /// changed configuration never validates an old answer.
+    pub identity: u64,
 }
 
 /// What one caller may see of one dataset now. `None` from [`AppState::view`] means
@@ -121,6 +129,7 @@ impl AppState {
                 live: RwLock::new(Live { extent, modified: loaded }),
                 max_duration: max_request_duration(spec),
                 full_info: RwLock::new(None),
+                identity: identity(spec),
             });
         }
         Ok(AppState {
@@ -132,6 +141,8 @@ impl AppState {
             access,
             server: config.server,
             streams: StreamGate::new(config.server.max_streams, config.server.max_streams_per_client),
+            metrics: Arc::new(Metrics::new()),
+            metrics_at: config.metrics.clone(),
         })
     }
 
@@ -353,6 +364,16 @@ impl Dataset {
         }
         m
     }
+}
+
+/// A hash of what a dataset's answers are computed from besides its records.
+fn identity(spec: &DatasetSpec) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let all: Vec<usize> = (0..spec.info.parameters.len()).collect();
+    let mut h = std::hash::DefaultHasher::new();
+    serde_json::to_string(&spec.info.info_json(&all, true)).unwrap_or_default().hash(&mut h);
+    (spec.limits.max_elements, spec.limits.max_bytes).hash(&mut h);
+    h.finish()
 }
 
 /// The longest request for all parameters that fits both limits in every format,
