@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use crate::slow_clients::{WEEK, week_server};
 use crate::support::{CONFIG, TestServer, audit_log, client};
+use crate::view;
 
 /// Every sample of `text` (the Prometheus text format) as (name, labels, value).
 fn samples(text: &str) -> Vec<(String, HashMap<String, String>, f64)> {
@@ -213,4 +214,31 @@ async fn data_of_a_closed_range_revalidates_and_the_open_end_does_not() {
     s.state.refresh().unwrap();
     assert_eq!(revalidate(old, &tag).await.unwrap().status(), 304, "csv without header: unchanged");
     assert_eq!(revalidate(&json, &json_tag).await.unwrap().status(), 200, "its header's stopDate moved");
+}
+
+#[tokio::test]
+async fn token_checks_are_counted_and_etags_differ_between_views() {
+    let s = view::server().await;
+    let (plain, private) = (view::token(&s, &[]).await, view::token(&s, &["private", "embargo"]).await);
+    let get = |path: &str, token: &str| client().get(s.url(path)).bearer_auth(token).send();
+    let before =
+        client().get(s.url("/metrics")).bearer_auth(&plain).send().await.unwrap().text().await.unwrap();
+    let a = get("/hapi/catalog", &plain).await.unwrap();
+    let b = get("/hapi/catalog", &private).await.unwrap();
+    let (ta, tb) = (header(&a, "etag").unwrap(), header(&b, "etag").unwrap());
+    assert_ne!(ta, tb, "callers who see different catalogs get different tags");
+    let r = client().get(s.url("/hapi/catalog")).bearer_auth(&private).header("if-none-match", &ta).send();
+    assert_eq!(r.await.unwrap().status(), 200, "another caller's tag does not validate");
+    assert_eq!(get("/hapi/catalog", "not.a.token").await.unwrap().status(), 401);
+    let after =
+        client().get(s.url("/metrics")).bearer_auth(&plain).send().await.unwrap().text().await.unwrap();
+    let delta = |name: &str, want: &[(&str, &str)]| value(&after, name, want) - value(&before, name, want);
+    // The three catalogs, and the first /metrics (counted once it had rendered).
+    assert_eq!(delta("hapi_token_checks_total", &[("outcome", "valid")]), 4.0, "{after}");
+    assert_eq!(delta("hapi_token_checks_total", &[("outcome", "refused")]), 1.0, "{after}");
+    assert!(
+        delta("hapi_token_cache_hits_total", &[]) >= 2.0,
+        "tokens seen before come from the cache: {after}"
+    );
+    assert!(!after.contains(&plain) && !after.contains("not.a.token"), "no credential in a metric");
 }
