@@ -89,6 +89,13 @@ async fn metrics_need_credentials_unless_public() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(value(&text, "hapi_requests_total", &[("status", "401")]) >= 1.0, "{text}");
+
+    // A path that would shadow or hide under another endpoint is refused at start-up.
+    for bad in ["/hapi/metrics", "/auth/m", "metrics", "/m/", "/m?x", "/healthz"] {
+        let text = CONFIG.replace("[auth]", &format!("[server]\nmetrics_path = {bad:?}\n\n[auth]"));
+        let e = hapi_server::config::load(&text, std::path::Path::new("."), &Default::default()).unwrap_err();
+        assert!(format!("{e:#}").contains("metrics_path"), "{bad}: {e:#}");
+    }
 }
 
 #[tokio::test]
