@@ -115,6 +115,7 @@ struct Inner {
     background_running: AtomicBool,
     jwks_fetches: AtomicU64,
     signature_checks: AtomicU64,
+    cache_hits: AtomicU64,
     cache: TokenCache,
 }
 
@@ -205,6 +206,7 @@ impl TokenValidator {
                 background_running: AtomicBool::new(false),
                 jwks_fetches: AtomicU64::new(0),
                 signature_checks: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
                 cache: TokenCache::new(CACHE_CAPACITY),
             }),
         }
@@ -224,6 +226,7 @@ impl TokenValidator {
         }
         let key = token_hash(token);
         if let Some(id) = inner.cache.get(&key, unix_now()) {
+            inner.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(id);
         }
         inner.refresh_in_background_if_old();
@@ -263,6 +266,11 @@ impl TokenValidator {
     /// How many JWKS fetches have happened (discovery's included).
     pub fn jwks_fetches(&self) -> u64 {
         self.inner.jwks_fetches.load(Ordering::Relaxed)
+    }
+
+    /// How many tokens were answered from the cache (for metrics).
+    pub fn cache_hits(&self) -> u64 {
+        self.inner.cache_hits.load(Ordering::Relaxed)
     }
 
     /// How many signatures have been verified (the cache keeps this at one per token).

@@ -54,7 +54,7 @@ impl App {
     /// The server with a new configuration (SIGHUP): datasets, access rules and limits
     /// may change, over the same store; the listen address, data directory, path prefix,
     /// `[server]` settings and the access mode need a restart. Any error leaves the
-    /// running server as it is. Stream caps carry over, so running streams still count.
+    /// running server as it is. Stream caps and metrics carry over, so running streams still count.
     pub async fn reload(&self, config: &Config) -> Result<App> {
         let fixed = Fixed::of(config);
         if fixed != self.fixed {
@@ -66,6 +66,7 @@ impl App {
         let mut state = AppState::new(config, self.state.store.clone(), Arc::new(access))
             .context("opening the datasets")?;
         state.streams = self.state.streams.clone();
+        state.metrics = self.state.metrics.clone();
         Ok(App { state: Arc::new(state), fixed })
     }
 

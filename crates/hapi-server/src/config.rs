@@ -74,6 +74,61 @@ pub struct ServerFileConfig {
     pub max_streams_per_client: Option<usize>,
     /// Seconds running responses may take to finish after SIGTERM (default 30).
     pub shutdown_grace: Option<u64>,
+    /// Path of the Prometheus metrics, under the prefix (default `/metrics`).
+    pub metrics_path: Option<String>,
+    /// Serve the metrics without credentials (default false: like `/hapi/*`).
+    pub metrics_public: Option<bool>,
+    /// `text` (default) or `json` lines on stderr.
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, coloured only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("the log format is `text` or `json`".to_owned()),
+        }
+    }
+}
+
+/// Where and for whom the metrics are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Path under the prefix, starting with `/`.
+    pub path: String,
+    /// Served without credentials.
+    pub public: bool,
+}
+
+fn metrics_settings(s: &ServerFileConfig) -> Result<MetricsSettings> {
+    let path = s.metrics_path.clone().unwrap_or_else(|| "/metrics".to_owned());
+    let clash = ["/hapi", "/auth/", "/oauth/", "/.well-known/", "/healthz", "/readyz"];
+    if !path.starts_with('/')
+        || path.len() < 2
+        || path.ends_with('/')
+        || !path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+        || clash.iter().any(|c| path.starts_with(c))
+    {
+        bail!(
+            "[server] metrics_path {path:?} must start with `/`, use letters, digits and `/-_.`, \
+             and not lie under /hapi, /auth, /oauth or /.well-known"
+        );
+    }
+    Ok(MetricsSettings { path, public: s.metrics_public.unwrap_or(false) })
 }
 
 /// `[server]`, checked.
@@ -93,6 +148,8 @@ pub struct ServerSettings {
     pub max_streams_per_client: usize,
     /// Time for running responses after SIGTERM.
     pub shutdown_grace: std::time::Duration,
+    /// Text or JSON log lines.
+    pub log_format: LogFormat,
 }
 
 impl Default for ServerSettings {
@@ -126,6 +183,7 @@ fn server_settings(s: &ServerFileConfig) -> Result<ServerSettings> {
         max_streams: count(s.max_streams, 256, "max_streams")?,
         max_streams_per_client: count(s.max_streams_per_client, 16, "max_streams_per_client")?,
         shutdown_grace: secs(s.shutdown_grace, 30, "shutdown_grace")?,
+        log_format: s.log_format.unwrap_or_default(),
     })
 }
 
@@ -278,6 +336,8 @@ pub struct Overrides {
     pub max_elements: Option<u64>,
     /// `HAPI_MAX_BYTES`.
     pub max_bytes: Option<u64>,
+    /// `--log-format` / `HAPI_LOG_FORMAT`.
+    pub log_format: Option<LogFormat>,
 }
 
 /// Effective limits of one dataset.
@@ -319,6 +379,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Connection and stream limits.
     pub server: ServerSettings,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSettings,
 }
 
 /// `[auth]`, checked and compiled: what the server builds its access control from.
@@ -539,8 +601,12 @@ pub fn from_file(file: FileConfig, base: &Path, overrides: &Overrides) -> Result
 
     let about = about_json(file.about)?;
     let auth = auth_settings(file.auth, listen, &path_prefix, &data_dir)?;
-    let server = server_settings(&file.server)?;
-    Ok(Config { listen, data_dir, path_prefix, about, datasets, auth, server })
+    let mut server = server_settings(&file.server)?;
+    if let Some(f) = overrides.log_format {
+        server.log_format = f;
+    }
+    let metrics = metrics_settings(&file.server)?;
+    Ok(Config { listen, data_dir, path_prefix, about, datasets, auth, server, metrics })
 }
 
 fn dataset(d: DatasetConfig, base: &Path, server: Limits) -> Result<DatasetSpec> {

@@ -49,6 +49,14 @@ pub fn reason_phrase(status: HapiStatus) -> Option<ReasonPhrase> {
     table[i].clone()
 }
 
+/// Tags a response with its HAPI status: the reason phrase, and the code for the metrics.
+pub fn mark(r: &mut Response, status: HapiStatus) {
+    if let Some(p) = reason_phrase(status) {
+        r.extensions_mut().insert(p);
+    }
+    r.extensions_mut().insert(crate::metrics::HapiCode(status.code()));
+}
+
 /// `{"HAPI":"3.3","status":{...}}`, the body of every error (REQ-024), also when csv or binary was asked.
 pub fn status_body(e: &StatusError) -> Vec<u8> {
     crate::envelope::document(e.status.code(), &e.message(), serde_json::Map::new())
@@ -60,9 +68,7 @@ impl IntoResponse for ApiError {
             StatusCode::from_u16(self.0.status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (status, status_body(&self.0)).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(r) = reason_phrase(self.0.status) {
-            resp.extensions_mut().insert(r);
-        }
+        mark(&mut resp, self.0.status);
         resp
     }
 }

@@ -4,17 +4,21 @@
 //! and ingest; the server itself is built by [`App::build`], which the tests use too, and
 //! served on any listener (port 0 in tests) by [`serve`].
 //!
-//! Module layers, each importing only those below it: `envelope`, `html` (leaves);
+//! Module layers, each importing only those below it: `envelope`, `html`, `metrics`,
+//! `request_id`, `conditional` (leaves);
 //! `config`, `demo`; `auth`; `state`; `error`, `routes`; `app`.
 
 mod app;
 pub mod auth;
+pub mod conditional;
 pub mod config;
 pub mod demo;
 pub mod envelope;
 pub mod error;
 pub mod html;
 pub mod ingest;
+pub mod metrics;
+pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -49,6 +53,8 @@ pub async fn serve_states(
 ) -> std::io::Result<()> {
     let first = states.borrow_and_update().clone();
     let limits = first.server;
+    // Metrics carry over reloads (App::reload), so the first state's gauge is the one.
+    let open = first.metrics.connections.clone();
     let (routers_tx, routers) = tokio::sync::watch::channel(app(first));
     let refresher = {
         let states = states.clone();
@@ -57,8 +63,13 @@ pub async fn serve_states(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let s = states.borrow().clone();
-                match tokio::task::spawn_blocking(move || s.refresh()).await {
+                let state = states.borrow().clone();
+                let s = state.clone();
+                state.metrics.upkeep();
+                let t = std::time::Instant::now();
+                let refreshed = tokio::task::spawn_blocking(move || s.refresh()).await;
+                state.metrics.store_time("refresh", t.elapsed());
+                match refreshed {
                     Ok(Err(e)) => tracing::warn!(error = %e, "refreshing dataset extents failed"),
                     Err(e) => tracing::warn!(error = %e, "extent refresher panicked"),
                     Ok(Ok(())) => {}
@@ -73,7 +84,7 @@ pub async fn serve_states(
             let _ = routers_tx.send(app(state));
         }
     });
-    let result = server::run(listener, routers, limits, shutdown).await;
+    let result = server::run(listener, routers, limits, open, shutdown).await;
     refresher.abort();
     switcher.abort();
     result

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hapi_auth::Issuer;
-use hapi_server::config::{self, Config, ModeSettings, Overrides};
+use hapi_server::config::{self, Config, LogFormat, ModeSettings, Overrides};
 use hapi_server::{App, demo, ingest};
 use hapi_store::{SqliteStore, Store};
 
@@ -115,6 +115,21 @@ struct Common {
     /// Bytes per /data response.
     #[arg(long, env = "HAPI_MAX_BYTES", global = true)]
     max_bytes: Option<u64>,
+    /// Log lines on stderr: `text` or `json` (default: `[server] log_format`, else text).
+    #[arg(long, env = "HAPI_LOG_FORMAT", global = true)]
+    log_format: Option<LogFormat>,
+}
+
+impl Command {
+    /// The options every command has, and the listen address of `serve`.
+    fn common(&self) -> (&Common, Option<String>) {
+        match self {
+            Command::Serve { common, listen } => (common, listen.clone()),
+            Command::Clients { common, .. }
+            | Command::Users { common, .. }
+            | Command::Ingest { common, .. } => (common, None),
+        }
+    }
 }
 
 fn load(common: &Common, listen: Option<String>) -> Result<Config> {
@@ -123,6 +138,7 @@ fn load(common: &Common, listen: Option<String>) -> Result<Config> {
         data_dir: common.data_dir.clone(),
         max_elements: common.max_elements,
         max_bytes: common.max_bytes,
+        log_format: common.log_format,
     };
     match &common.config {
         Some(path) => {
@@ -162,6 +178,18 @@ fn issuer(config: &Config) -> Result<Issuer> {
     Issuer::open(&config.data_dir, cfg.clone()).context("opening the built-in issuer")
 }
 
+/// Installs the subscriber: JSON lines, or text coloured only for people (files and
+/// journald get plain text).
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
+}
+
 /// Tells the operator of a protected server how to get in.
 fn print_access_help(config: &Config, addr: std::net::SocketAddr) {
     let a = &config.auth;
@@ -191,7 +219,11 @@ fn print_access_help(config: &Config, addr: std::net::SocketAddr) {
             },
         ),
     };
-    eprintln!("{text}");
+    // A collector of JSON lines gets it as one line too.
+    match config.server.log_format {
+        LogFormat::Json => tracing::info!(help = %text, "access"),
+        LogFormat::Text => eprintln!("{text}"),
+    }
 }
 
 /// SIGHUP: read the configuration again and switch to it; a file that does not load
@@ -242,16 +274,12 @@ async fn stop_signal() {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for people: files and journald get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    // The configuration chooses the log format, so it is read first; its errors are
+    // printed by `main`'s return.
+    let (common, listen) = cli.command.common();
+    let config = load(common, listen)?;
+    init_logs(config.server.log_format);
     // Blocking tasks are short (one chunk, one hash check), so a few dozen threads keep
     // two cores busy; tokio's default of 512 only adds stacks and allocator arenas.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -259,29 +287,25 @@ fn main() -> Result<()> {
         .max_blocking_threads(BLOCKING_THREADS)
         .build()?;
     match cli.command {
-        Command::Serve { common, listen } => {
-            let config = load(&common, listen.clone())?;
-            rt.block_on(async move {
-                let app = App::build(&config, open_store(&config)?).await?;
-                let listener = tokio::net::TcpListener::bind(config.listen)
-                    .await
-                    .with_context(|| format!("binding {}", config.listen))?;
-                let addr = listener.local_addr()?;
-                tracing::info!(url = %format!("http://{addr}{}/hapi", config.path_prefix), "serving");
-                print_access_help(&config, addr);
-                let (states, reloads) = tokio::sync::watch::channel(app.state.clone());
-                // Registered before serving, so an early SIGHUP cannot end the process.
-                #[cfg(unix)]
-                {
-                    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-                    tokio::spawn(reload_on_hangup(hup, common, listen, app, states));
-                }
-                App::serve_reloadable(listener, reloads, stop_signal()).await?;
-                Ok(())
-            })
-        }
-        Command::Clients { common, action } => {
-            let config = load(&common, None)?;
+        Command::Serve { common, listen } => rt.block_on(async move {
+            let app = App::build(&config, open_store(&config)?).await?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(url = %format!("http://{addr}{}/hapi", config.path_prefix), "serving");
+            print_access_help(&config, addr);
+            let (states, reloads) = tokio::sync::watch::channel(app.state.clone());
+            // Registered before serving, so an early SIGHUP cannot end the process.
+            #[cfg(unix)]
+            {
+                let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+                tokio::spawn(reload_on_hangup(hup, common, listen, app, states));
+            }
+            App::serve_reloadable(listener, reloads, stop_signal()).await?;
+            Ok(())
+        }),
+        Command::Clients { action, .. } => {
             let issuer = issuer(&config)?;
             match action {
                 ClientAction::Create { id, roles } => {
@@ -311,8 +335,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Users { common, action } => {
-            let config = load(&common, None)?;
+        Command::Users { action, .. } => {
             let issuer = issuer(&config)?;
             match action {
                 UserAction::Add { name, roles } => {
@@ -348,8 +371,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Ingest { common, dataset, file } => {
-            let config = load(&common, None)?;
+        Command::Ingest { dataset, file, .. } => {
             // Appending needs no access control: never contact the identity provider here.
             let info = &config
                 .datasets

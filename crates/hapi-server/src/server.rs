@@ -47,6 +47,7 @@ pub async fn run(
     listener: TcpListener,
     routers: tokio::sync::watch::Receiver<Router>,
     limits: ServerSettings,
+    open: metrics::Gauge,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let max = limits.max_connections.min(fd_budget());
@@ -97,11 +98,14 @@ pub async fn run(
             router.oneshot(req)
         });
         let conn = graceful.watch(http.serve_connection(io, service));
+        let open = open.clone();
+        open.increment(1.0);
         conns.spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop((slot, address_slot));
+            open.decrement(1.0);
         });
     }
     drop(listener);

@@ -19,7 +19,8 @@ use hapi_store::{Layout, Store, StoreError};
 use serde_json::{Map, Value};
 
 use crate::auth::{Access, Caller};
-use crate::config::{Config, DatasetSpec, Limits, ServerSettings};
+use crate::config::{Config, DatasetSpec, Limits, MetricsSettings, ServerSettings};
+use crate::metrics::Metrics;
 use crate::streams::StreamGate;
 
 /// Shared state, cloned into every handler as an `Arc`.
@@ -38,10 +39,13 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// Connection and stream limits.
     pub server: ServerSettings,
-    /// Caps on concurrent `/data` streams.
     /// Caps on concurrent `/data` streams; shared with the state a reload replaces, so
     /// streams that started before it still count.
     pub streams: Arc<StreamGate>,
+    /// This server's metrics registry (also kept across reloads).
+    pub metrics: Arc<Metrics>,
+    /// Where the metrics are served.
+    pub metrics_at: MetricsSettings,
 }
 
 /// One dataset: its validated metadata and what the store says about it now.
@@ -54,6 +58,9 @@ pub struct Dataset {
     max_duration: Option<Nanos>,
     /// The full `/info` response of the un-embargoed view and the extent it was built for.
     full_info: RwLock<Option<(Extent, Bytes)>>,
+    /// A hash of the configured metadata and limits: part of every `/data` ETag, so a
+    /// changed configuration never validates an old answer.
+    pub identity: u64,
 }
 
 /// What one caller may see of one dataset now. `None` from [`AppState::view`] means
@@ -123,6 +130,7 @@ impl AppState {
                 live: RwLock::new(Live { extent, modified: loaded }),
                 max_duration: max_request_duration(spec),
                 full_info: RwLock::new(None),
+                identity: identity(spec),
             });
         }
         Ok(AppState {
@@ -137,6 +145,8 @@ impl AppState {
                 config.server.max_streams,
                 config.server.max_streams_per_client,
             )),
+            metrics: Arc::new(Metrics::new()),
+            metrics_at: config.metrics.clone(),
         })
     }
 
@@ -358,6 +368,16 @@ impl Dataset {
         }
         m
     }
+}
+
+/// A hash of what a dataset's answers are computed from besides its records.
+fn identity(spec: &DatasetSpec) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let all: Vec<usize> = (0..spec.info.parameters.len()).collect();
+    let mut h = std::hash::DefaultHasher::new();
+    serde_json::to_string(&spec.info.info_json(&all, true)).unwrap_or_default().hash(&mut h);
+    (spec.limits.max_elements, spec.limits.max_bytes).hash(&mut h);
+    h.finish()
 }
 
 /// The longest request for all parameters that fits both limits in every format,

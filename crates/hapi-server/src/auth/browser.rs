@@ -217,6 +217,7 @@ fn too_many_logins(site: &Site, wait: std::time::Duration) -> Response {
     );
     let mut r = (StatusCode::TOO_MANY_REQUESTS, Html(body)).into_response();
     r.headers_mut().insert(header::RETRY_AFTER, super::throttle::retry_after(wait));
+    r.extensions_mut().insert(crate::metrics::RateLimited("auth_throttle"));
     r
 }
 

@@ -35,7 +35,7 @@ pub async fn cors(State(access): State<Arc<Access>>, req: Request, next: Next) -
     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type"));
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("WWW-Authenticate, Last-Modified"),
+        HeaderValue::from_static("WWW-Authenticate, Last-Modified, ETag, X-Request-Id"),
     );
     if preflight {
         h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));

@@ -51,6 +51,10 @@ impl IntoResponse for Denied {
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             h.insert(header::WWW_AUTHENTICATE, v);
         }
+        r.extensions_mut().insert(crate::metrics::HapiCode(bad.code()));
+        if matches!(self, Denied::Token(_)) {
+            r.extensions_mut().insert(crate::metrics::TokenCheck::Refused);
+        }
         r
     }
 }

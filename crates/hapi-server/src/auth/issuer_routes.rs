@@ -60,6 +60,7 @@ fn slow_down(wait: std::time::Duration) -> Response {
         &serde_json::json!({"error": "slow_down", "error_description": "too many failed client authentications; retry later"}),
     );
     r.headers_mut().insert(header::RETRY_AFTER, throttle::retry_after(wait));
+    r.extensions_mut().insert(crate::metrics::RateLimited("auth_throttle"));
     r
 }
 

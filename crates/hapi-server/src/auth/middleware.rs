@@ -80,6 +80,7 @@ pub async fn authenticate(State(access): State<Arc<Access>>, mut req: Request, n
         return Denied::InvalidRequest("tokens are accepted only in the Authorization header")
             .into_response();
     }
+    let mut token_valid = false;
     let identity = match bearer(req.headers()) {
         Err(d) => return d.into_response(),
         Ok(Some(token)) => match creds.validator.validate_shared(token).await {
@@ -87,7 +88,10 @@ pub async fn authenticate(State(access): State<Arc<Access>>, mut req: Request, n
             Ok(id) if creds.check_clients && !client_active(&creds.browser.revocation, &id).await => {
                 return Denied::Token(TokenError::Revoked).into_response();
             }
-            Ok(id) => Some(id),
+            Ok(id) => {
+                token_valid = true;
+                Some(id)
+            }
         },
         Ok(None) => creds.browser.identity(req.headers()).await,
     };
@@ -99,7 +103,11 @@ pub async fn authenticate(State(access): State<Arc<Access>>, mut req: Request, n
         return Denied::Missing.into_response();
     }
     req.extensions_mut().insert(Caller(identity));
-    next.run(req).await
+    let mut r = next.run(req).await;
+    if token_valid {
+        r.extensions_mut().insert(crate::metrics::TokenCheck::Valid);
+    }
+    r
 }
 
 /// Whether the built-in client of a token is still active: from memory, or from the

@@ -25,7 +25,9 @@ use hapi_store::BatchIter;
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, reason_phrase};
+use crate::error::{ApiError, mark};
+use crate::metrics::{HapiCode, Metrics, RateLimited};
+use crate::request_id::RequestId;
 use crate::state::{AppState, Dataset, View, fmt_time, max_records};
 use crate::streams::{Busy, ClientKey, StreamPermit};
 
@@ -34,9 +36,13 @@ const CHUNK: usize = 128 * 1024;
 /// Seconds a refused stream is told to wait.
 const RETRY_AFTER_SECS: u64 = 2;
 
-/// One audit line per `/data` request: who, what, how it ended (never a credential).
+/// One audit line per `/data` request: who, what, how it ended (never a credential);
+/// its end also counts the bytes and records sent.
 #[derive(Debug, Clone)]
 struct Audit {
+    request_id: RequestId,
+    metrics: Arc<Metrics>,
+    records: u64,
     who: String,
     client: String,
     dataset: String,
@@ -49,8 +55,10 @@ struct Audit {
 
 impl Audit {
     fn log(&self, status: u16, bytes: u64, complete: bool) {
+        self.metrics.data_sent(bytes, self.records);
         tracing::info!(
             target: "audit",
+            request_id = self.request_id.as_str(),
             // Debug quotes and escapes what the request supplied: no forged log lines.
             who = ?self.who,
             client = ?self.client,
@@ -72,11 +80,15 @@ impl Audit {
 pub(crate) async fn data(
     State(st): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    Extension(request_id): Extension<RequestId>,
     method: Method,
     RawQuery(q): RawQuery,
     req: Request,
 ) -> Result<Response, ApiError> {
     let mut audit = Audit {
+        request_id,
+        metrics: st.metrics.clone(),
+        records: 0,
         who: caller.who().to_owned(),
         client: caller.client().to_owned(),
         dataset: String::new(),
@@ -94,13 +106,20 @@ pub(crate) async fn data(
             return Err(e);
         }
     };
+    let etag = data_etag(&st, &view, &req_data, q.as_deref().unwrap_or(""));
+    if let Some(tag) = &etag
+        && crate::conditional::fresh(req.headers(), Some(tag), None)
+    {
+        audit.log(StatusCode::NOT_MODIFIED.as_u16(), 0, true);
+        return Ok(crate::conditional::not_modified(&validators(tag.clone())));
+    }
     let format = req_data.format;
     let head = method == Method::HEAD;
     let state = st.clone();
     let started = tokio::task::spawn_blocking(move || Producer::start(state, view, req_data, audit, head))
         .await
         .map_err(|e| ApiError::internal(HapiStatus::Internal, &e))??;
-    Ok(match started {
+    let mut r = match started {
         Start::Head(status) => stream_response(format, status, Body::empty()),
         Start::Empty(body) => stream_response(format, HapiStatus::NoData, Body::from(body)),
         Start::Stream(first, mut producer) => {
@@ -121,7 +140,9 @@ pub(crate) async fn data(
                     return Ok(None);
                 }
                 let (p, chunk) = tokio::task::spawn_blocking(move || {
+                    let t = Instant::now();
                     let chunk = p.next_chunk();
+                    p.audit.metrics.store_time("chunk", t.elapsed());
                     (p, chunk)
                 })
                 .await
@@ -131,7 +152,35 @@ pub(crate) async fn data(
             let body = futures::stream::once(async move { Ok::<_, io::Error>(first) }).chain(rest);
             stream_response(format, HapiStatus::Ok, Body::from_stream(body))
         }
-    })
+    };
+    if let Some(tag) = etag {
+        r.headers_mut().extend(validators(tag));
+    }
+    Ok(r)
+}
+
+/// A validator for an answer that can no longer change: its range ends at or before the
+/// last stored record the caller may see, and datasets are append-only (later records
+/// come after it). `None` for a range that reaches the end: it grows.
+fn data_etag(st: &AppState, view: &View, req: &DataRequest, query: &str) -> Option<HeaderValue> {
+    let (_, last) = view.dates.extent?;
+    if req.stop > last {
+        return None;
+    }
+    let d = st.of(view);
+    // A header shows the view's dates, sample range and maxRequestDuration, which move
+    // with appends and embargoes: when one is sent, they are part of the tag.
+    let header = req.header || req.format == Format::Json;
+    let shown = header.then_some((view.dates.start, view.dates.stop, view.sample, view.max_duration));
+    Some(crate::conditional::etag((&d.spec.info.id, d.identity, query, shown)))
+}
+
+/// `ETag` and `Vary` of a cacheable `/data` answer.
+fn validators(tag: HeaderValue) -> axum::http::HeaderMap {
+    let mut h = axum::http::HeaderMap::new();
+    h.insert(header::ETAG, tag);
+    h.insert(header::VARY, crate::conditional::VARY_CALLER);
+    h
 }
 
 /// Who a stream counts against: the identity, else the peer's address.
@@ -144,20 +193,25 @@ fn client_key(caller: &Caller, ext: &axum::http::Extensions) -> ClientKey {
 
 /// HTTP 429 with `Retry-After` and a HAPI body saying which cap is full.
 fn too_many_streams(busy: Busy) -> Response {
-    let (status, why) = match busy {
+    let (status, why, cap) = match busy {
         Busy::Client(n) => (
             HapiStatus::BadRequest,
             format!("this client already runs {n} /data responses, the most allowed at once"),
+            "streams_client",
         ),
-        Busy::Server(n) => {
-            (HapiStatus::Internal, format!("the server already runs {n} /data responses, its most at once"))
-        }
+        Busy::Server(n) => (
+            HapiStatus::Internal,
+            format!("the server already runs {n} /data responses, its most at once"),
+            "streams_server",
+        ),
     };
     let e = StatusError::with(status, format!("{why}; retry after {RETRY_AFTER_SECS} s"));
     let mut r = (StatusCode::TOO_MANY_REQUESTS, crate::error::status_body(&e)).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    r.extensions_mut().insert(HapiCode(status.code()));
+    r.extensions_mut().insert(RateLimited(cap));
     r
 }
 
@@ -185,9 +239,7 @@ fn check(
 fn stream_response(format: Format, status: HapiStatus, body: Body) -> Response {
     let mut r = (StatusCode::OK, body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-    if let Some(p) = reason_phrase(status) {
-        r.extensions_mut().insert(p);
-    }
+    mark(&mut r, status);
     r
 }
 
@@ -238,7 +290,10 @@ impl Producer {
             ApiError::internal(HapiStatus::Internal, e)
         };
         // One snapshot decides the limits and is what streams (REQ-145's 1408 before any byte).
-        let snapshot = match st.store.snapshot(&info.id, &columns, req.start, req.stop) {
+        let t = Instant::now();
+        let snapshot = st.store.snapshot(&info.id, &columns, req.start, req.stop);
+        st.metrics.store_time("snapshot", t.elapsed());
+        let snapshot = match snapshot {
             Ok(s) => s,
             Err(e) => return Err(fail(&e, &audit)),
         };
@@ -308,6 +363,7 @@ impl Producer {
             };
             let end = (at + self.step).min(batch.times.len());
             self.enc.rows(&batch, at..end, &mut self.buf);
+            self.audit.records += (end - at) as u64;
             if end < batch.times.len() {
                 self.current = Some((batch, end));
             }

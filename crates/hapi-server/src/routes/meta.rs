@@ -13,24 +13,26 @@ use hapi_core::{HapiStatus, request};
 use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, reason_phrase};
+use crate::error::{ApiError, mark};
+use crate::request_id::RequestId;
 use crate::state::AppState;
 
-/// A 1200 JSON response with `Last-Modified`.
+/// A 1200 JSON response with `Last-Modified`, an `ETag` of its bytes (callers who see
+/// different documents get different tags) and `Vary` on the credentials.
 pub(crate) fn ok_json(body: Map<String, Value>, modified: SystemTime) -> Response {
     json_response(Bytes::from(crate::envelope::ok(body)), modified)
 }
 
 fn json_response(bytes: Bytes, modified: SystemTime) -> Response {
-    let mut r = bytes.into_response();
+    let mut r = bytes.clone().into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(modified)) {
         h.insert(header::LAST_MODIFIED, v);
     }
-    if let Some(p) = reason_phrase(HapiStatus::Ok) {
-        r.extensions_mut().insert(p);
-    }
+    h.insert(header::ETAG, crate::conditional::etag(&bytes[..]));
+    h.insert(header::VARY, crate::conditional::VARY_CALLER);
+    mark(&mut r, HapiStatus::Ok);
     r
 }
 
@@ -96,6 +98,7 @@ pub(crate) async fn catalog(
 pub(crate) async fn info(
     State(st): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    Extension(id): Extension<RequestId>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let t = std::time::Instant::now();
@@ -107,6 +110,7 @@ pub(crate) async fn info(
     };
     tracing::info!(
         target: "audit",
+        request_id = id.as_str(),
         who = ?caller.who(),
         client = ?caller.client(),
         endpoint = "info",

@@ -4,6 +4,7 @@ mod data;
 mod health;
 mod landing;
 mod meta;
+mod metrics;
 
 use std::sync::Arc;
 
@@ -41,19 +42,29 @@ pub fn app(state: Arc<AppState>) -> Router {
     if !access.site.prefix.is_empty() {
         hapi = hapi.route(&access.site.prefix, get(root));
     }
-    let probes: Router = Router::new()
-        .route(&p("/healthz"), get(health::live))
-        .route(&p("/readyz"), get(health::ready))
-        .with_state(state.clone());
+    let mut probes =
+        Router::new().route(&p("/healthz"), get(health::live)).route(&p("/readyz"), get(health::ready));
+    let metrics_path = p(&state.metrics_at.path);
+    if state.metrics_at.public {
+        probes = probes.route(&metrics_path, get(metrics::render));
+    } else {
+        hapi = hapi.route(&metrics_path, get(metrics::render));
+    }
+    let probes: Router = probes.with_state(state.clone());
+    let registry = state.metrics.clone();
     hapi.with_state(state)
         .merge(access.routes())
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(access.clone(), auth::authenticate))
         // Probes are public: merged after the auth layer, which covers only the routes above.
         .merge(probes)
+        .layer(middleware::from_fn(crate::conditional::revalidate))
         // The default gzip level is ~22x slower than the stream (notes/stack.md): use the fastest.
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest).no_br().no_deflate())
         .layer(middleware::from_fn_with_state(access, cors::cors))
+        .layer(middleware::from_fn_with_state(registry, crate::metrics::track))
+        // Outermost, so that every response has an id and every log line its span.
+        .layer(middleware::from_fn(crate::request_id::assign))
 }
 
 /// `/` (and the bare prefix) sends people to the landing page.

@@ -52,3 +52,67 @@ fn clients_and_users_are_managed_from_the_command_line() {
     assert!(run(&["users", "remove", "alice", "--config", c], "").0);
     assert!(!run(&["users", "remove", "alice", "--config", c], "").0);
 }
+
+/// Starts `serve` on a free port with `env`, makes one request, stops it (SIGKILL of
+/// our own child) and returns stderr.
+fn serve_log(env: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("hapi.toml");
+    std::fs::write(&cfg, format!("data_dir = {:?}\n{CONFIG}", dir.path().join("data"))).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hapi-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()])
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut log = Vec::new();
+    // Up to the line that names the address (generous: a debug build starting).
+    let addr = loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "exited early: {}", String::from_utf8_lossy(&log));
+        log.extend_from_slice(line.as_bytes());
+        if let Some(at) = line.find("http://127.0.0.1:") {
+            let rest = &line[at + 7..];
+            break rest[..rest.find('/').unwrap()].to_owned();
+        }
+    };
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(b"GET /hapi/info?dataset=nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    assert!(reply.starts_with(b"HTTP/1.1 404"), "{}", String::from_utf8_lossy(&reply));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    err.read_to_end(&mut log).unwrap();
+    log
+}
+
+#[test]
+fn logs_are_json_lines_when_configured() {
+    let log = serve_log(&[("HAPI_LOG_FORMAT", "json")]);
+    let text = String::from_utf8(log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().all(|l| l["level"].is_string() && l["target"].is_string() && l["fields"].is_object())
+    );
+    let audit =
+        lines.iter().find(|l| l["target"] == "audit").unwrap_or_else(|| panic!("no audit line: {text}"));
+    assert_eq!(audit["fields"]["status"], 1406);
+    assert_eq!(audit["fields"]["request_id"].as_str().map(str::len), Some(16), "{audit}");
+}
+
+#[test]
+fn text_logs_to_a_pipe_have_no_colour_codes() {
+    let log = serve_log(&[("HAPI_LOG_FORMAT", "text")]);
+    assert!(!log.is_empty());
+    assert!(!log.contains(&0x1b), "{}", String::from_utf8_lossy(&log));
+    assert!(String::from_utf8_lossy(&log).contains("request_id="), "the audit line names the request");
+}

@@ -9,6 +9,7 @@ mod flood;
 mod ingest;
 mod limits;
 mod oidc;
+mod ops;
 mod prefix;
 mod redirects;
 mod reload;

@@ -17,7 +17,7 @@ const KINDS_START: &str = "2020-01-01T00:00:00Z";
 
 /// The fixture behind the built-in issuer with the fixture's rules; the server-wide
 /// documents are public, so anonymous callers get that far.
-async fn server() -> TestServer {
+pub async fn server() -> TestServer {
     let public = r#"public_paths = ["/hapi", "/hapi/about", "/hapi/capabilities", "/hapi/catalog"]"#;
     let config = CONFIG.replace(
         "[auth]\nmode = \"open\"\n",
@@ -27,7 +27,7 @@ async fn server() -> TestServer {
 }
 
 /// A bearer token of a new client with `roles`.
-async fn token(s: &TestServer, roles: &[&str]) -> String {
+pub async fn token(s: &TestServer, roles: &[&str]) -> String {
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
     let (c, secret) = s.issuer().create_client(None, &roles).unwrap();
     let r = client()
