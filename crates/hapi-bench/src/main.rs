@@ -44,7 +44,7 @@ async fn wait_ready(addr: &str, limit: Duration) -> Result<Duration> {
     let t = Instant::now();
     while t.elapsed() < limit {
         if let Ok(s) = TcpStream::connect(addr).await
-            && get(&mut BufReader::new(s), "/hapi/capabilities", "").await.is_ok()
+            && get(&mut BufReader::new(s), "/healthz", "").await.is_ok()
         {
             return Ok(t.elapsed());
         }

@@ -11,12 +11,6 @@ use hapi_server::config::{self, Config, LogFormat, ModeSettings, Overrides};
 use hapi_server::{App, demo, ingest};
 use hapi_store::{SqliteStore, Store};
 
-/// mimalloc returns freed memory to the system within milliseconds. glibc keeps the
-/// Argon2 working memory (~19 MiB per check) in up to 16 per-thread arenas: after a
-/// flood of wrong secrets the server stayed at ~1 GB (hapi-bench --only token-flood).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(version, about = "A HAPI 3.3 server for space-physics time series")]
 struct Cli {

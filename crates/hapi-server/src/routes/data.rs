@@ -135,19 +135,14 @@ pub(crate) async fn data(
                     }
                 }
             }
-            let rest = futures::stream::try_unfold(producer, |mut p| async move {
-                if p.done {
-                    return Ok(None);
-                }
-                let (p, chunk) = tokio::task::spawn_blocking(move || {
-                    let t = Instant::now();
-                    let chunk = p.next_chunk();
-                    p.audit.metrics.store_time("chunk", t.elapsed());
-                    (p, chunk)
-                })
-                .await
-                .map_err(io::Error::other)?;
-                Ok(chunk?.map(|c| (c, p)))
+            // One chunk is made ahead while hyper writes the last, so reading, encoding
+            // and sending overlap; a stalled client then holds at most two chunks.
+            let next = (!producer.done).then(|| produce_next(producer));
+            let rest = futures::stream::try_unfold(next, |next| async move {
+                let Some(handle) = next else { return Ok(None) };
+                let (p, chunk) = handle.await.map_err(io::Error::other)?;
+                let Some(chunk) = chunk? else { return Ok(None) };
+                Ok(Some((chunk, (!p.done).then(|| produce_next(p)))))
             });
             let body = futures::stream::once(async move { Ok::<_, io::Error>(first) }).chain(rest);
             stream_response(format, HapiStatus::Ok, Body::from_stream(body))
@@ -181,6 +176,16 @@ fn validators(tag: HeaderValue) -> axum::http::HeaderMap {
     h.insert(header::ETAG, tag);
     h.insert(header::VARY, crate::conditional::VARY_CALLER);
     h
+}
+
+/// The next chunk of `p`, made on a blocking thread.
+fn produce_next(mut p: Box<Producer>) -> tokio::task::JoinHandle<(Box<Producer>, io::Result<Option<Bytes>>)> {
+    tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        let chunk = p.next_chunk();
+        p.audit.metrics.store_time("chunk", t.elapsed());
+        (p, chunk)
+    })
 }
 
 /// Who a stream counts against: the identity, else the peer's address.
