@@ -135,8 +135,12 @@ async fn a_thousand_stalled_streams_leave_small_requests_fast() {
             ("/oauth/token", timed(token_status()).await),
         ] {
             assert_eq!(status, 200, "{what}");
+            // Before, they never answered (every blocking thread was held). The 50 ms
+            // target is a benchmark row (hapi-bench, "1,000 stalled"): a timed test on
+            // shared cores would fail for the machine, not the server. This bound is
+            // far from both.
             assert!(
-                took < base + Duration::from_millis(50),
+                took < base + Duration::from_secs(2),
                 "round {round}: {what} took {took:?} with {STALLED} stalled streams (alone: at most {base:?})"
             );
         }
