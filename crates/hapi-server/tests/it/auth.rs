@@ -343,18 +343,7 @@ async fn audit_lines_name_the_caller_and_never_the_token() {
     let s = server("").await;
     let issuer = s.issuer();
     let (c, secret) = issuer.create_client(Some("audited-client"), &[]).unwrap();
-    let r = client()
-        .post(s.url("/oauth/token"))
-        .form(&[
-            ("client_id", c.id.as_str()),
-            ("client_secret", secret.as_str()),
-            ("grant_type", "client_credentials"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-    let t = v["access_token"].as_str().unwrap();
+    let t = &s.client_token(&c.id, &secret).await;
     let pq = "/hapi/data?dataset=ds1&start=2016-01-01&stop=2016-01-01T00:05Z&parameters=Bx&format=binary";
     let r = client().get(s.url(pq)).bearer_auth(t).send().await.unwrap();
     assert_eq!(r.bytes().await.unwrap().len(), 5 * 32);

@@ -103,25 +103,8 @@ async fn a_revoked_clients_tokens_are_refused_within_seconds() {
     let s = server().await;
     let (c, secret) = s.issuer().create_client(None, &[]).unwrap();
     let (keep, keep_secret) = s.issuer().create_client(None, &[]).unwrap();
-    let token = |id: String, secret: String| {
-        let url = s.url("/oauth/token");
-        async move {
-            let r = client()
-                .post(url)
-                .form(&[
-                    ("client_id", id.as_str()),
-                    ("client_secret", secret.as_str()),
-                    ("grant_type", "client_credentials"),
-                ])
-                .send()
-                .await
-                .unwrap();
-            let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-            v["access_token"].as_str().unwrap().to_owned()
-        }
-    };
-    let t = token(c.id.clone(), secret).await;
-    let kept = token(keep.id.clone(), keep_secret).await;
+    let t = s.client_token(&c.id, &secret).await;
+    let kept = s.client_token(&keep.id, &keep_secret).await;
     let read = |t: String| {
         let url = s.url(DS1);
         async move { client().get(url).bearer_auth(t).send().await.unwrap().status().as_u16() }

@@ -165,6 +165,18 @@ impl TestServer {
         self.state.access.issuer().expect("a built-in issuer")
     }
 
+    /// An access token for client `id` from the built-in issuer's token endpoint.
+    pub async fn client_token(&self, id: &str, secret: &str) -> String {
+        let r = client()
+            .post(self.url("/oauth/token"))
+            .form(&[("client_id", id), ("client_secret", secret), ("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
     pub fn url(&self, pq: &str) -> String {
         format!("http://{}{}", self.addr, pq)
     }

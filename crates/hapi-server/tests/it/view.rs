@@ -30,18 +30,7 @@ pub async fn server() -> TestServer {
 pub async fn token(s: &TestServer, roles: &[&str]) -> String {
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
     let (c, secret) = s.issuer().create_client(None, &roles).unwrap();
-    let r = client()
-        .post(s.url("/oauth/token"))
-        .form(&[
-            ("client_id", c.id.as_str()),
-            ("client_secret", secret.as_str()),
-            ("grant_type", "client_credentials"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
+    s.client_token(&c.id, &secret).await
 }
 
 /// Every endpoint, with and without parameters, good requests and error answers.
