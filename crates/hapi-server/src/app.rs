@@ -1,10 +1,12 @@
 //! The one way to build the server from a configuration and a store: `main` and the
 //! tests both use it, so what they run is the same.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use hapi_source::Source;
 use hapi_store::Store;
 
 use crate::auth::Access;
@@ -18,6 +20,8 @@ pub struct App {
     pub state: Arc<AppState>,
     /// What the running process is bound to: a reload may not change it.
     fixed: Fixed,
+    /// Sources given by the embedding program, by dataset id; kept across reloads.
+    given: Arc<HashMap<String, Arc<dyn Source>>>,
 }
 
 /// The parts of a configuration that only a restart can change.
@@ -46,9 +50,20 @@ impl App {
     /// Builds access control (opening the built-in issuer, or discovering the external
     /// provider: a start-up error if it fails) and opens every dataset in `store`.
     pub async fn build(config: &Config, store: Arc<dyn Store>) -> Result<App> {
+        Self::build_with_sources(config, store, HashMap::new()).await
+    }
+
+    /// [`build`](App::build), with the datasets named in `sources` read from the source
+    /// given there instead of from `store` (tests, and programs embedding the server).
+    pub async fn build_with_sources(
+        config: &Config,
+        store: Arc<dyn Store>,
+        sources: HashMap<String, Arc<dyn Source>>,
+    ) -> Result<App> {
         let access = Access::build(&config.auth, &config.path_prefix, &config.data_dir).await?;
-        let state = AppState::new(config, store, Arc::new(access)).context("opening the datasets")?;
-        Ok(App { state: Arc::new(state), fixed: Fixed::of(config) })
+        let state =
+            AppState::new(config, store, &sources, Arc::new(access)).await.context("opening the datasets")?;
+        Ok(App { state: Arc::new(state), fixed: Fixed::of(config), given: Arc::new(sources) })
     }
 
     /// The server with a new configuration (SIGHUP): datasets, access rules and limits
@@ -63,11 +78,12 @@ impl App {
             );
         }
         let access = Access::build(&config.auth, &config.path_prefix, &config.data_dir).await?;
-        let mut state = AppState::new(config, self.state.store.clone(), Arc::new(access))
+        let mut state = AppState::new(config, self.state.store.clone(), &self.given, Arc::new(access))
+            .await
             .context("opening the datasets")?;
         state.streams = self.state.streams.clone();
         state.metrics = self.state.metrics.clone();
-        Ok(App { state: Arc::new(state), fixed })
+        Ok(App { state: Arc::new(state), fixed, given: self.given.clone() })
     }
 
     /// The HTTP application, without a socket.

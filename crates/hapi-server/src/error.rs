@@ -19,6 +19,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A source failed: 1501 when an upstream server or a reader program did, 1500
+    /// otherwise. The cause goes to the log, never to the client.
+    pub fn source(e: &hapi_source::SourceError) -> Self {
+        let status = match e.kind() {
+            hapi_source::ErrorKind::Upstream => HapiStatus::Upstream,
+            _ => HapiStatus::Internal,
+        };
+        tracing::error!(code = status.code(), kind = ?e.kind(), error = %e, "request failed");
+        ApiError(StatusError::new(status))
+    }
+}
+
 impl From<StatusError> for ApiError {
     fn from(e: StatusError) -> Self {
         ApiError(e)

@@ -64,16 +64,11 @@ pub async fn serve_states(
             loop {
                 tick.tick().await;
                 let state = states.borrow().clone();
-                let s = state.clone();
                 state.metrics.upkeep();
                 let t = std::time::Instant::now();
-                let refreshed = tokio::task::spawn_blocking(move || s.refresh()).await;
+                // Failures are logged per dataset inside.
+                let _ = state.refresh().await;
                 state.metrics.store_time("refresh", t.elapsed());
-                match refreshed {
-                    Ok(Err(e)) => tracing::warn!(error = %e, "refreshing dataset extents failed"),
-                    Err(e) => tracing::warn!(error = %e, "extent refresher panicked"),
-                    Ok(Ok(())) => {}
-                }
             }
         })
     };

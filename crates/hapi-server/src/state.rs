@@ -15,7 +15,8 @@ use hapi_core::duration;
 use hapi_core::encode::{Encoder, Format};
 use hapi_core::info::DatasetInfo;
 use hapi_core::time::{self, TimeFormat};
-use hapi_store::{Layout, Store, StoreError};
+use hapi_source::{Blocking, Source, SourceError};
+use hapi_store::{Layout, Store, StoreSource};
 use serde_json::{Map, Value};
 
 use crate::auth::{Access, Caller};
@@ -31,7 +32,8 @@ pub struct AppState {
     /// Catalog order.
     pub datasets: Vec<Dataset>,
     index: HashMap<String, usize>,
-    /// The record store.
+    /// The embedded record store (the source of datasets without another one, and
+    /// where `hapi-server ingest` appends).
     pub store: Arc<dyn Store>,
     /// When metadata was loaded: the `Last-Modified` of server-wide metadata.
     pub loaded: SystemTime,
@@ -53,6 +55,8 @@ pub struct AppState {
 pub struct Dataset {
     /// Title, info, limits.
     pub spec: DatasetSpec,
+    /// Where its records are read.
+    pub source: Arc<dyn Source>,
     live: RwLock<Live>,
     /// `maxRequestDuration`, fixed by the limits and the cadence.
     max_duration: Option<Nanos>,
@@ -116,17 +120,32 @@ impl Dates {
 }
 
 impl AppState {
-    /// Opens every dataset in the store (creating it or checking its layout) and reads extents.
-    pub fn new(config: &Config, store: Arc<dyn Store>, access: Arc<Access>) -> Result<AppState, StoreError> {
+    /// Opens every dataset's source (for the embedded store: creating the dataset or
+    /// checking its layout) and reads extents.
+    /// `given` names datasets read from another source than `store`.
+    pub async fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        given: &HashMap<String, Arc<dyn Source>>,
+        access: Arc<Access>,
+    ) -> Result<AppState, SourceError> {
         let loaded = SystemTime::now();
         let mut datasets = Vec::with_capacity(config.datasets.len());
         let mut index = HashMap::new();
         for spec in &config.datasets {
-            store.open_dataset(&spec.info.id, &Layout::of(&spec.info))?;
-            let extent = store.extent(&spec.info.id)?;
-            index.insert(spec.info.id.clone(), datasets.len());
+            let id = &spec.info.id;
+            let source: Arc<dyn Source> = match given.get(id) {
+                Some(source) => source.clone(),
+                None => {
+                    store.open_dataset(id, &Layout::of(&spec.info))?;
+                    Arc::new(Blocking(Arc::new(StoreSource::new(store.clone(), id))))
+                }
+            };
+            let extent = source.extent().await?;
+            index.insert(id.clone(), datasets.len());
             datasets.push(Dataset {
                 spec: spec.clone(),
+                source,
                 live: RwLock::new(Live { extent, modified: loaded }),
                 max_duration: max_request_duration(spec),
                 full_info: RwLock::new(None),
@@ -266,13 +285,20 @@ impl AppState {
         if v.embargoed { SystemTime::now() } else { self.of(v).modified() }
     }
 
-    /// Re-reads every dataset's extent (appends may come from another process).
-    pub fn refresh(&self) -> Result<(), StoreError> {
+    /// Re-reads every dataset's extent (appends may come from another process). A
+    /// source that fails keeps its last extent; the first failure is returned.
+    pub async fn refresh(&self) -> Result<(), SourceError> {
+        let mut first = None;
         for d in &self.datasets {
-            let extent = self.store.extent(&d.spec.info.id)?;
-            d.observe(extent);
+            match d.source.extent().await {
+                Ok(extent) => d.observe(extent),
+                Err(e) => {
+                    tracing::warn!(dataset = %d.spec.info.id, kind = ?e.kind(), error = %e, "reading the extent failed");
+                    first.get_or_insert(e);
+                }
+            }
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
 }
 

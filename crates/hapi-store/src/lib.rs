@@ -32,10 +32,13 @@ use hapi_core::info::{DatasetInfo, ParamType, Parameter};
 use hapi_core::{Batch, Column, Nanos};
 
 mod memory;
+mod source;
 mod sqlite;
 pub mod testing;
 
+pub use hapi_source::ErrorKind;
 pub use memory::MemoryStore;
+pub use source::StoreSource;
 pub use sqlite::SqliteStore;
 
 /// How one non-time parameter is stored.
@@ -371,25 +374,6 @@ pub enum StoreError {
     Injected(String),
 }
 
-/// What a failure means to the server, whatever the backend: it picks the log level,
-/// the HAPI code and whether to retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The dataset or column is not in the store (a configuration or server bug).
-    NotFound,
-    /// Stored data contradicts itself; it is never served as data.
-    Corrupt,
-    /// The store cannot be read or written now (file, disk, permissions, connection).
-    Unavailable,
-    /// An operation waited too long (a lock held by another process, a busy database).
-    TimedOut,
-    /// The caller's input was refused (an append out of order or of the wrong shape, a
-    /// changed layout).
-    Invalid,
-    /// Anything else.
-    Internal,
-}
-
 impl StoreError {
     /// The kind of this failure.
     pub fn kind(&self) -> ErrorKind {
@@ -416,6 +400,12 @@ impl StoreError {
                 _ => ErrorKind::Internal,
             },
         }
+    }
+}
+
+impl From<StoreError> for hapi_source::SourceError {
+    fn from(e: StoreError) -> Self {
+        hapi_source::SourceError::new(e.kind(), "store", e)
     }
 }
 

@@ -1,11 +1,14 @@
 //! `/hapi/data`: validate everything, check the limits, encode the first chunk, and
 //! only then commit the status line and stream the rest.
 //!
-//! The store is blocking (SQLite), so each chunk of about [`CHUNK`] bytes is read and
-//! encoded in one short blocking task, started when hyper asks for the next chunk. A
-//! client that stops reading therefore holds no thread and no store connection: only
-//! its encoder state and the chunk hyper is writing (see ARCHITECTURE.md, "Memory").
+//! A response is pulled: each chunk of about [`CHUNK`] bytes is read and encoded when
+//! hyper asks for the next one, in one short task. For a blocking source (SQLite,
+//! files) that task runs on the blocking pool and reads the whole chunk there; for an
+//! async one (network, programs) it is a runtime task. A client that stops reading
+//! therefore holds no thread and no store connection: only its encoder state and the
+//! chunk hyper is writing (see ARCHITECTURE.md, "Memory").
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,9 +22,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use hapi_core::Batch;
 use hapi_core::encode::{Encoder, Format};
+use hapi_core::info::DatasetInfo;
 use hapi_core::request::{self, DataRequest};
 use hapi_core::{HapiStatus, StatusError, duration};
-use hapi_store::BatchIter;
+use hapi_source::{Batches, BlockingSource, Count, Nth, Scan, ScanRequest, Source, SourceError};
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
@@ -115,10 +119,16 @@ pub(crate) async fn data(
     }
     let format = req_data.format;
     let head = method == Method::HEAD;
-    let state = st.clone();
-    let started = tokio::task::spawn_blocking(move || Producer::start(state, view, req_data, audit, head))
-        .await
-        .map_err(|e| ApiError::internal(HapiStatus::Internal, &e))??;
+    let blocking = st.of(&view).source.blocking().is_some();
+    let start = Producer::start(st.clone(), view, req_data, audit, head);
+    let started = if blocking {
+        // The scan, the count and the first chunk in one blocking task.
+        tokio::task::spawn_blocking(move || futures::executor::block_on(start))
+            .await
+            .map_err(|e| ApiError::internal(HapiStatus::Internal, &e))??
+    } else {
+        start.await?
+    };
     let mut r = match started {
         Start::Head(status) => stream_response(format, status, Body::empty()),
         Start::Empty(body) => stream_response(format, HapiStatus::NoData, Body::from(body)),
@@ -178,14 +188,20 @@ fn validators(tag: HeaderValue) -> axum::http::HeaderMap {
     h
 }
 
-/// The next chunk of `p`, made on a blocking thread.
+/// The next chunk of `p`, made on a blocking thread for a blocking source.
 fn produce_next(mut p: Box<Producer>) -> tokio::task::JoinHandle<(Box<Producer>, io::Result<Option<Bytes>>)> {
-    tokio::task::spawn_blocking(move || {
+    let blocking = matches!(p.batches, Batches::Blocking(_));
+    let work = async move {
         let t = Instant::now();
-        let chunk = p.next_chunk();
+        let chunk = p.next_chunk().await;
         p.audit.metrics.store_time("chunk", t.elapsed());
         (p, chunk)
-    })
+    };
+    if blocking {
+        tokio::task::spawn_blocking(move || futures::executor::block_on(work))
+    } else {
+        tokio::spawn(work)
+    }
 }
 
 /// Who a stream counts against: the identity, else the peer's address.
@@ -248,7 +264,7 @@ fn stream_response(format: Format, status: HapiStatus, body: Body) -> Response {
     r
 }
 
-/// What the first blocking task decides before the status line is committed.
+/// What the first task decides before the status line is committed.
 enum Start {
     /// HEAD: the status GET would give.
     Head(HapiStatus),
@@ -258,10 +274,67 @@ enum Start {
     Stream(Bytes, Box<Producer>),
 }
 
-/// One response's scan and encoder, moved into a blocking task for each chunk.
+/// A dataset's source as the producer calls it. `Blocking` is chosen whenever the source
+/// has a blocking side, and then every call runs on a blocking thread: the handler and
+/// [`produce_next`] put the producer there.
+#[derive(Clone, Copy)]
+enum Reader<'a> {
+    Blocking(&'a dyn BlockingSource),
+    Async(&'a dyn Source),
+}
+
+impl<'a> Reader<'a> {
+    fn of(source: &'a dyn Source) -> Reader<'a> {
+        source.blocking().map_or(Reader::Async(source), Reader::Blocking)
+    }
+
+    async fn scan(self, request: ScanRequest) -> Result<Scan, SourceError> {
+        match self {
+            Reader::Blocking(b) => b.scan(request),
+            Reader::Async(s) => s.scan(request).await,
+        }
+    }
+
+    async fn nth_time(self, start: hapi_core::Nanos, n: u64) -> Result<Nth, SourceError> {
+        match self {
+            Reader::Blocking(b) => b.nth_time(start, n),
+            Reader::Async(s) => s.nth_time(start, n).await,
+        }
+    }
+
+    /// The records of `request` by reading them all (times only): for a source that
+    /// cannot count when neither its bound nor the cadence shows that a response fits.
+    async fn count(self, request: &ScanRequest) -> Result<u64, SourceError> {
+        let request = ScanRequest { columns: Vec::new(), ..request.clone() };
+        let scan = self.scan(request).await?;
+        if let Count::Exact(n) = scan.count {
+            return Ok(n);
+        }
+        let mut n = 0;
+        match scan.batches {
+            Batches::Blocking(batches) => {
+                for b in batches {
+                    n += b?.times.len() as u64;
+                }
+            }
+            Batches::Async(mut batches) => {
+                while let Some(b) = batches.next().await {
+                    n += b?.times.len() as u64;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// One response's scan and encoder, moved into a task for each chunk.
 struct Producer {
     enc: Encoder,
-    batches: BatchIter,
+    batches: Batches,
+    /// Batches read before the status was decided, streamed first.
+    ahead: VecDeque<Batch>,
+    /// The scan returned its last batch.
+    ended: bool,
     /// The batch being encoded and the next row of it.
     current: Option<(Batch, usize)>,
     /// Rows encoded at a time: about a quarter chunk, so a chunk overshoots little.
@@ -270,6 +343,9 @@ struct Producer {
     audit: Audit,
     dataset: String,
     sent: u64,
+    /// The record count the limits were checked against when it came from the cadence,
+    /// not from the source: more records than that are worth a warning to the operator.
+    assumed: Option<u64>,
     /// The last chunk is out (or the stream failed): nothing more to produce.
     done: bool,
     /// The audit line is written.
@@ -280,7 +356,7 @@ struct Producer {
 
 impl Producer {
     /// Limits, then the first chunk: every failure here is still a clean HAPI error.
-    fn start(
+    async fn start(
         st: Arc<AppState>,
         view: View,
         req: DataRequest,
@@ -289,75 +365,163 @@ impl Producer {
     ) -> Result<Start, ApiError> {
         let ds = st.of(&view);
         let info = &ds.spec.info;
-        let columns: Vec<usize> = req.selection[1..].iter().map(|i| i - 1).collect();
-        let fail = |e: &dyn std::fmt::Display, audit: &Audit| {
-            audit.log(HapiStatus::Internal.code(), 0, true);
-            ApiError::internal(HapiStatus::Internal, e)
+        let reader = Reader::of(&*ds.source);
+        let request = ScanRequest {
+            columns: req.selection[1..].iter().map(|i| i - 1).collect(),
+            start: req.start,
+            stop: req.stop,
         };
-        // One snapshot decides the limits and is what streams (REQ-145's 1408 before any byte).
+        let fail = |e: &SourceError, audit: &Audit| {
+            audit.log(HapiStatus::Internal.code(), 0, true);
+            ApiError::source(e)
+        };
+        // One scan decides the limits and is what streams (REQ-145's 1408 before any byte).
         let t = Instant::now();
-        let snapshot = st.store.snapshot(&info.id, &columns, req.start, req.stop);
+        let scan = reader.scan(request.clone()).await;
         st.metrics.store_time("snapshot", t.elapsed());
-        let snapshot = match snapshot {
+        let scan = match scan {
             Ok(s) => s,
             Err(e) => return Err(fail(&e, &audit)),
         };
-        let count = snapshot.count;
-        let status = if count == 0 { HapiStatus::NoData } else { HapiStatus::Ok };
-        let mut enc = Encoder::new(req.format, info, &req.selection);
+        let enc = Encoder::new(req.format, info, &req.selection);
         let bound = enc.record_bound();
-        // A small answer gets a small buffer; a large one, a chunk and some room.
-        let mut buf =
-            Vec::with_capacity(count.saturating_mul(bound as u64).min(CHUNK as u64 * 5 / 4) as usize);
-        if req.header || req.format == Format::Json {
-            enc.header(&header_json(&st, &view, &req, status), &mut buf);
-        }
-        if let Err(e) = check_limits(ds, &st, &req, count, bound as u64, buf.len() as u64) {
-            audit.log(e.0.status.code(), 0, true);
-            return Err(e);
-        }
-        if head {
-            audit.log(status.code(), 0, true);
-            return Ok(Start::Head(status));
-        }
-        if count == 0 {
-            enc.finish(&mut buf);
-            audit.log(status.code(), buf.len() as u64, true);
-            return Ok(Start::Empty(buf));
-        }
         let mut p = Producer {
             enc,
-            batches: snapshot.batches,
+            batches: scan.batches,
+            ahead: VecDeque::new(),
+            ended: false,
             current: None,
             step: (CHUNK / 4 / bound.max(1)).clamp(1, 4096),
-            buf,
+            buf: Vec::new(),
             audit,
             dataset: info.id.clone(),
             sent: 0,
+            assumed: None,
             done: false,
-            logged: false,
+            // Every early return below writes the audit line itself.
+            logged: true,
             permit: None,
         };
-        match p.fill() {
-            Ok(()) => {}
-            Err(e) => {
-                p.logged = true;
-                return Err(fail(&e, &p.audit));
-            }
+        // A source that cannot count is read ahead by about a chunk: a short answer is
+        // then counted exactly, and a longer one at least has records (1200).
+        let count = match scan.count {
+            Count::Exact(n) => Count::Exact(n),
+            inexact => match p.read_ahead((CHUNK / bound.max(1)) as u64).await {
+                Ok(Some(n)) => Count::Exact(n),
+                Ok(None) => inexact,
+                Err(e) => return Err(fail(&e, &p.audit)),
+            },
+        };
+        let status = if count == Count::Exact(0) { HapiStatus::NoData } else { HapiStatus::Ok };
+        // A small answer gets a small buffer; a large one, a chunk and some room.
+        let expected = count.bound().unwrap_or(u64::MAX);
+        p.buf = Vec::with_capacity(expected.saturating_mul(bound as u64).min(CHUNK as u64 * 5 / 4) as usize);
+        if req.header || req.format == Format::Json {
+            p.enc.header(&header_json(&st, &view, &req, status), &mut p.buf);
+        }
+        let checked = match count {
+            Count::Exact(n) => check_limits(ds, reader, &req, n, bound as u64, p.buf.len() as u64).await,
+            inexact => p.check_inexact(ds, reader, &request, &req, inexact, bound as u64).await,
+        };
+        if let Err(e) = checked {
+            p.audit.log(e.0.status.code(), 0, true);
+            return Err(e);
+        }
+        if head {
+            p.audit.log(status.code(), 0, true);
+            return Ok(Start::Head(status));
+        }
+        if status == HapiStatus::NoData {
+            p.enc.finish(&mut p.buf);
+            p.audit.log(status.code(), p.buf.len() as u64, true);
+            return Ok(Start::Empty(std::mem::take(&mut p.buf)));
+        }
+        p.logged = false;
+        if let Err(e) = p.fill().await {
+            p.logged = true;
+            return Err(fail(&e, &p.audit));
         }
         let first = p.take();
         Ok(Start::Stream(first, Box::new(p)))
     }
 
+    /// The limits of a scan whose count is not known: the source's bound or the one the
+    /// cadence gives when it shows the answer fits, else a count by reading the range.
+    async fn check_inexact(
+        &mut self,
+        ds: &Dataset,
+        reader: Reader<'_>,
+        request: &ScanRequest,
+        req: &DataRequest,
+        count: Count,
+        record_bound: u64,
+    ) -> Result<(), ApiError> {
+        let header = self.buf.len() as u64;
+        let by_cadence = cadence_bound(&ds.spec.info, req);
+        let bound = match (count.bound(), by_cadence) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(n) = bound
+            && over_limits(ds, req, n, record_bound, header).is_none()
+        {
+            if count.bound().is_none_or(|a| a > n) {
+                self.assumed = Some(n);
+            }
+            return Ok(());
+        }
+        let t = Instant::now();
+        let n = reader.count(request).await.map_err(|e| ApiError::source(&e))?;
+        tracing::debug!(dataset = %ds.spec.info.id, records = n, ms = t.elapsed().as_millis() as u64, "counted a scan for the limits");
+        check_limits(ds, reader, req, n, record_bound, header).await
+    }
+
+    /// Reads batches ahead until `rows` are held or the scan ends; `Some(total)` if it ended.
+    async fn read_ahead(&mut self, rows: u64) -> Result<Option<u64>, SourceError> {
+        let mut held = 0;
+        while held < rows.max(1) {
+            match self.pull().await {
+                Some(b) => {
+                    let b = b?;
+                    held += b.times.len() as u64;
+                    self.ahead.push_back(b);
+                }
+                None => return Ok(Some(held)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next batch from the scan itself.
+    async fn pull(&mut self) -> Option<Result<Batch, SourceError>> {
+        if self.ended {
+            return None;
+        }
+        let next = match &mut self.batches {
+            Batches::Blocking(batches) => batches.next(),
+            Batches::Async(batches) => batches.next().await,
+        };
+        self.ended = next.is_none();
+        next
+    }
+
+    /// The next batch to encode: those read ahead first.
+    async fn next_batch(&mut self) -> Option<Result<Batch, SourceError>> {
+        match self.ahead.pop_front() {
+            Some(b) => Some(Ok(b)),
+            None => self.pull().await,
+        }
+    }
+
     /// Encodes batches until a chunk is full or the scan ends (then the trailer too).
-    fn fill(&mut self) -> Result<(), hapi_store::StoreError> {
+    async fn fill(&mut self) -> Result<(), SourceError> {
         if self.buf.capacity() == 0 {
             self.buf.reserve(CHUNK + CHUNK / 4);
         }
         while self.buf.len() < CHUNK {
             let (batch, at) = match self.current.take() {
                 Some(c) => c,
-                None => match self.batches.next() {
+                None => match self.next_batch().await {
                     Some(b) => (b?, 0),
                     None => {
                         self.enc.finish(&mut self.buf);
@@ -384,19 +548,27 @@ impl Producer {
         if self.done {
             self.logged = true;
             self.audit.log(HapiStatus::Ok.code(), self.sent, true);
+            if let Some(n) = self.assumed.filter(|&n| self.audit.records > n) {
+                tracing::warn!(
+                    dataset = %self.dataset,
+                    records = self.audit.records,
+                    cadence_allows = n,
+                    "a response held more records than the dataset's cadence allows, and its limits were checked against the cadence: correct the cadence"
+                );
+            }
         }
         Bytes::from(chunk)
     }
 
     /// The next chunk, `None` at the end; an error after the first byte aborts the
     /// connection (REQ-210: never a clean end after a failure).
-    fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
-        if let Err(e) = self.fill() {
+    async fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        if let Err(e) = self.fill().await {
             tracing::error!(dataset = %self.dataset, kind = ?e.kind(), error = %e, "data stream failed after the first byte");
             self.done = true;
             self.logged = true;
             self.audit.log(HapiStatus::Internal.code(), self.sent, false);
-            return Err(io::Error::other("store failed mid-stream"));
+            return Err(io::Error::other("source failed mid-stream"));
         }
         let chunk = self.take();
         Ok((!chunk.is_empty()).then_some(chunk))
@@ -421,44 +593,69 @@ fn header_json(st: &AppState, view: &View, req: &DataRequest, status: HapiStatus
     m
 }
 
-/// 1408 before the first byte, saying which limit, its value, and the longest span that fits.
-fn check_limits(
+/// The most records `start <= t < stop` can hold if they are at least a cadence apart.
+fn cadence_bound(info: &DatasetInfo, req: &DataRequest) -> Option<u64> {
+    let cadence = info.cadence.filter(|&c| c > 0)?;
+    let span = req.stop.saturating_sub(req.start);
+    Some(if span <= 0 { 0 } else { ((span - 1) / cadence) as u64 + 1 })
+}
+
+/// Which limit `count` records would pass, in words, if any.
+fn over_limits(
     ds: &Dataset,
-    st: &AppState,
+    req: &DataRequest,
+    count: u64,
+    record_bound: u64,
+    header_bytes: u64,
+) -> Option<String> {
+    let limits = ds.spec.limits;
+    let elements = count.saturating_mul(ds.spec.info.values_per_record(&req.selection) as u64);
+    let bytes = count.saturating_mul(record_bound).saturating_add(header_bytes);
+    if elements > limits.max_elements {
+        Some(format!(
+            "this request needs {elements} data elements ({count} records) but one response may hold at most {} data elements",
+            limits.max_elements
+        ))
+    } else if bytes > limits.max_bytes {
+        Some(format!(
+            "this request may need up to {bytes} bytes but one response may hold at most {} bytes ({} kB)",
+            limits.max_bytes,
+            limits.max_bytes / 1024
+        ))
+    } else {
+        None
+    }
+}
+
+/// 1408 before the first byte, saying which limit, its value, and the longest span that fits.
+async fn check_limits(
+    ds: &Dataset,
+    reader: Reader<'_>,
     req: &DataRequest,
     count: u64,
     record_bound: u64,
     header_bytes: u64,
 ) -> Result<(), ApiError> {
-    let info = &ds.spec.info;
-    let limits = ds.spec.limits;
-    let elements = count.saturating_mul(info.values_per_record(&req.selection) as u64);
-    let bytes = count.saturating_mul(record_bound).saturating_add(header_bytes);
-    let what = if elements > limits.max_elements {
-        format!(
-            "this request needs {elements} data elements ({count} records) but one response may hold at most {} data elements",
-            limits.max_elements
-        )
-    } else if bytes > limits.max_bytes {
-        format!(
-            "this request may need up to {bytes} bytes but one response may hold at most {} bytes ({} kB)",
-            limits.max_bytes,
-            limits.max_bytes / 1024
-        )
-    } else {
+    let Some(what) = over_limits(ds, req, count, record_bound, header_bytes) else {
         return Ok(());
     };
-    let fit = max_records(info, &req.selection, limits);
-    let fmt = info.time_format;
-    let advice = match st.store.nth_time(&info.id, req.start, fit) {
-        Ok(Some(t)) if fit > 0 => format!(
+    let info = &ds.spec.info;
+    let fit = max_records(info, &req.selection, ds.spec.limits);
+    let nth = match reader.nth_time(req.start, fit).await {
+        Ok(Nth::Unknown) => info.cadence.map(|c| req.start.saturating_add(c.saturating_mul(fit as i64))),
+        Ok(Nth::At(t)) => Some(t),
+        Ok(Nth::Past) => None,
+        Err(e) => return Err(ApiError::source(&e)),
+    };
+    let advice = match nth {
+        _ if fit == 0 => "; even one record does not fit: request fewer parameters".to_owned(),
+        Some(t) => format!(
             "; for these parameters the longest request that fits from this start is stop={} ({} records, {})",
-            fmt_time(t, fmt),
+            fmt_time(t, info.time_format),
             fit,
             duration::format(t - req.start)
         ),
-        Ok(_) => "; even one record does not fit: request fewer parameters".to_owned(),
-        Err(e) => return Err(ApiError::internal(HapiStatus::Internal, &e)),
+        None => format!("; for these parameters at most {fit} records fit"),
     };
     Err(ApiError(StatusError::with(HapiStatus::TooMuchData, format!("{what}{advice}"))))
 }

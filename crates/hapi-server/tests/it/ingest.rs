@@ -60,7 +60,7 @@ async fn appends_show_up_while_serving() {
     assert_eq!(n, 600);
     let sizes = reader.await.unwrap();
     assert!(sizes.iter().all(|&n| n == 2160), "{sizes:?}");
-    s.state.refresh().unwrap();
+    s.state.refresh().await.unwrap();
     let (st, t) =
         s.text("/hapi/data?dataset=ds1&start=2016-01-03T09:00Z&stop=2016-01-04&parameters=Bx").await;
     assert_eq!(st, 200);

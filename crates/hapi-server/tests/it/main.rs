@@ -16,6 +16,7 @@ mod reload;
 mod robustness;
 mod sessions;
 mod slow_clients;
+mod sources;
 mod spec_table;
 mod streaming;
 mod support;

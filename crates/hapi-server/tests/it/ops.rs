@@ -185,7 +185,7 @@ async fn metadata_revalidates_with_304_until_an_append() {
     let info_ds = &s.state.datasets[0].spec.info;
     let more = "2016-01-05T00:00:00.000Z,1,2,3\n";
     hapi_server::ingest::ingest(s.store.as_ref(), info_ds, &mut std::io::Cursor::new(more)).unwrap();
-    s.state.refresh().unwrap();
+    s.state.refresh().await.unwrap();
     let r = again("if-none-match", tag.clone()).await;
     assert_eq!(r.status(), 200, "the stopDate moved");
     assert_ne!(header(&r, "etag").unwrap(), tag);
@@ -218,7 +218,7 @@ async fn data_of_a_closed_range_revalidates_and_the_open_end_does_not() {
     let info_ds = &s.state.datasets[0].spec.info;
     let more = "2016-01-05T00:00:00.000Z,1,2,3\n";
     hapi_server::ingest::ingest(s.store.as_ref(), info_ds, &mut std::io::Cursor::new(more)).unwrap();
-    s.state.refresh().unwrap();
+    s.state.refresh().await.unwrap();
     assert_eq!(revalidate(old, &tag).await.unwrap().status(), 304, "csv without header: unchanged");
     assert_eq!(revalidate(&json, &json_tag).await.unwrap().status(), 200, "its header's stopDate moved");
 }

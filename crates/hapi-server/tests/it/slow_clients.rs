@@ -34,7 +34,7 @@ pub async fn week_server(auth: &str, server: &str) -> TestServer {
     })
     .await
     .unwrap();
-    s.state.refresh().unwrap();
+    s.state.refresh().await.unwrap();
     s
 }
 

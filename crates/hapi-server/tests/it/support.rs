@@ -1,5 +1,6 @@
 //! A real server on 127.0.0.1:0 with a fresh data directory, and small HTTP helpers.
 
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -7,7 +8,8 @@ use std::sync::Arc;
 
 use hapi_server::config::{self, Overrides};
 use hapi_server::{App, AppState};
-use hapi_store::{SqliteStore, Store};
+use hapi_source::{Blocking, Source};
+use hapi_store::{SqliteStore, Store, StoreSource};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
@@ -105,6 +107,16 @@ pub fn load(config: &config::Config, store: &dyn Store, data: &[(&str, &str)]) {
     }
 }
 
+/// `config_text` with its data directory in `dir` and port 0.
+fn fixture_config(config_text: &str, dir: &tempfile::TempDir) -> config::Config {
+    let overrides = Overrides {
+        data_dir: Some(dir.path().join("data")),
+        listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    config::load(config_text, Path::new("."), &overrides).expect("test config")
+}
+
 /// A running server.
 #[allow(missing_debug_implementations, reason = "test helper holding a join handle")]
 pub struct TestServer {
@@ -124,12 +136,7 @@ impl TestServer {
     /// Any configuration; `store` replaces the SQLite store (after the data is loaded into SQLite).
     pub async fn start(config_text: &str, data: &[(&str, &str)], wrap: Option<Wrap>) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let overrides = Overrides {
-            data_dir: Some(dir.path().join("data")),
-            listen: Some("127.0.0.1:0".into()),
-            ..Default::default()
-        };
-        let config = config::load(config_text, Path::new("."), &overrides).expect("test config");
+        let config = fixture_config(config_text, &dir);
         Self::with_config(config, data, wrap, dir).await
     }
 
@@ -139,13 +146,42 @@ impl TestServer {
         wrap: Option<Wrap>,
         dir: tempfile::TempDir,
     ) -> TestServer {
+        Self::launch(config, data, wrap, |_| None, dir).await
+    }
+
+    /// [`start`](Self::start) with every dataset read through the source `source` makes
+    /// of its embedded one.
+    pub async fn with_sources(
+        config_text: &str,
+        data: &[(&str, &str)],
+        source: impl Fn(Arc<dyn Source>) -> Arc<dyn Source>,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fixture_config(config_text, &dir);
+        Self::launch(config, data, None, |s| Some(source(s)), dir).await
+    }
+
+    async fn launch(
+        config: config::Config,
+        data: &[(&str, &str)],
+        wrap: Option<Wrap>,
+        source: impl Fn(Arc<dyn Source>) -> Option<Arc<dyn Source>>,
+        dir: tempfile::TempDir,
+    ) -> TestServer {
         let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
         load(&config, sqlite.as_ref(), data);
         let store = match wrap {
             Some(w) => w(sqlite),
             None => sqlite,
         };
-        let app = App::build(&config, store.clone()).await.expect("the server builds");
+        let mut sources = HashMap::new();
+        for d in &config.datasets {
+            let embedded = Arc::new(Blocking(Arc::new(StoreSource::new(store.clone(), &d.info.id))));
+            if let Some(s) = source(embedded) {
+                sources.insert(d.info.id.clone(), s);
+            }
+        }
+        let app = App::build_with_sources(&config, store.clone(), sources).await.expect("the server builds");
         let state = app.state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
