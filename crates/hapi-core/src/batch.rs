@@ -86,6 +86,26 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.times.is_empty()
     }
+
+    /// Keeps only the records `rows` (indices clamped to the batch), in place.
+    pub fn keep(&mut self, rows: std::ops::Range<usize>) {
+        let end = rows.end.min(self.len());
+        let start = rows.start.min(end);
+        self.times.truncate(end);
+        self.times.drain(..start);
+        for c in &mut self.columns {
+            match c {
+                Column::Double { width, values } => keep(values, start, end, *width),
+                Column::Integer { width, values } => keep(values, start, end, *width),
+                Column::Text { width, len, bytes } => keep(bytes, start, end, *width * *len),
+            }
+        }
+    }
+}
+
+fn keep<T>(values: &mut Vec<T>, start: usize, end: usize, per_row: usize) {
+    values.truncate(end * per_row);
+    values.drain(..start * per_row);
 }
 
 /// Pads `s` with NULs to exactly `len` bytes and appends it; `false` if `s` is longer.
@@ -96,4 +116,26 @@ pub fn push_text(bytes: &mut Vec<u8>, s: &[u8], len: usize) -> bool {
     bytes.extend_from_slice(s);
     bytes.resize(bytes.len() + (len - s.len()), 0);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_cuts_every_column_at_the_same_records() {
+        let mut b = Batch {
+            times: vec![1, 2, 3, 4],
+            columns: vec![
+                Column::Double { width: 2, values: (0..8).map(f64::from).collect() },
+                Column::Text { width: 1, len: 2, bytes: b"aabbccdd".to_vec() },
+            ],
+        };
+        b.keep(1..3);
+        assert_eq!(b.times, vec![2, 3]);
+        assert_eq!(b.columns[0], Column::Double { width: 2, values: vec![2.0, 3.0, 4.0, 5.0] });
+        assert_eq!(b.columns[1], Column::Text { width: 1, len: 2, bytes: b"bbcc".to_vec() });
+        b.keep(5..9);
+        assert!(b.is_empty() && b.columns[0].rows() == 0);
+    }
 }

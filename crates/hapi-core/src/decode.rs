@@ -7,6 +7,7 @@
 //! increasing and exactly representable in the dataset's time format, numbers must fit
 //! their type, texts their `length`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::batch::{Batch, Column, push_text};
@@ -43,7 +44,8 @@ impl fmt::Display for DecodeError {
 /// (`columns` for `parameters[1..]`).
 #[derive(Debug)]
 pub struct CsvDecoder<'a> {
-    info: &'a DatasetInfo,
+    /// Borrowed for ingest; owned by a reader that outlives its caller's borrow.
+    info: Cow<'a, DatasetInfo>,
     /// Fields per record: the time plus every element of the other parameters.
     fields: usize,
     /// The time every next record must exceed.
@@ -65,15 +67,24 @@ impl CsvDecoder<'_> {
     /// A decoder for `info`'s records; `after` is the last stored time, which every
     /// record must exceed.
     pub fn new(info: &DatasetInfo, after: Option<Nanos>) -> CsvDecoder<'_> {
+        Self::with(Cow::Borrowed(info), after)
+    }
+
+    /// [`new`](CsvDecoder::new) with its own copy of the metadata.
+    pub fn owned(info: DatasetInfo, after: Option<Nanos>) -> CsvDecoder<'static> {
+        CsvDecoder::with(Cow::Owned(info), after)
+    }
+
+    fn with(info: Cow<'_, DatasetInfo>, after: Option<Nanos>) -> CsvDecoder<'_> {
         CsvDecoder {
-            info,
             fields: 1 + info.parameters.iter().skip(1).map(Parameter::width).sum::<usize>(),
             last: after,
             last_is_stored: after.is_some(),
             resolution: info.time_format.resolution().max(1),
             started: false,
             blank: None,
-            batch: empty_batch(info),
+            batch: empty_batch(&info),
+            info,
             buf: Vec::new(),
             spans: Vec::new(),
         }
@@ -140,7 +151,7 @@ impl CsvDecoder<'_> {
 
     /// Hands over the buffered records; the ordering check carries on across batches.
     pub fn take_batch(&mut self) -> Batch {
-        std::mem::replace(&mut self.batch, empty_batch(self.info))
+        std::mem::replace(&mut self.batch, empty_batch(&self.info))
     }
 
     /// Splits `line` into `spans` over `buf` (RFC 4180); on error the 0-based field and why.

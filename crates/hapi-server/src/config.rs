@@ -323,6 +323,32 @@ pub struct DatasetConfig {
     pub limits: LimitsConfig,
     /// Fill an empty dataset with synthetic records at start-up (demo generators).
     pub demo: Option<String>,
+    /// Where the records live; the embedded store without it.
+    pub source: Option<SourceConfig>,
+}
+
+/// `source = { kind = "...", ... }` of a `[[dataset]]`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Granule files named by a time template under a root directory.
+    Files {
+        /// The archive's root, relative to the configuration file.
+        root: PathBuf,
+        /// File names under the root, e.g. `$Y/mag_$Y$m$d.csv`.
+        template: String,
+        /// Seconds between full listings of the archive (for files added to its past).
+        rescan: Option<u64>,
+    },
+}
+
+/// Where a dataset's records are read, checked.
+#[derive(Debug, Clone)]
+pub enum SourceSpec {
+    /// The embedded store (`data_dir`).
+    Embedded,
+    /// A granule archive.
+    Files(hapi_files::FilesConfig),
 }
 
 /// Values from the environment and the command line, highest precedence last.
@@ -360,6 +386,8 @@ pub struct DatasetSpec {
     pub limits: Limits,
     /// Demo generator, if any.
     pub demo: Option<String>,
+    /// Where its records are read.
+    pub source: SourceSpec,
 }
 
 /// Everything the server needs, checked.
@@ -638,7 +666,24 @@ fn dataset(d: DatasetConfig, base: &Path, server: Limits) -> Result<DatasetSpec>
     {
         bail!("dataset {id:?}: unknown demo generator {g:?} (known: {DEMO_GENERATORS:?})");
     }
-    Ok(DatasetSpec { title: d.title.unwrap_or_else(|| d.id.clone()), info, limits, demo: d.demo })
+    let source = match d.source {
+        None => SourceSpec::Embedded,
+        Some(_) if d.demo.is_some() => {
+            bail!("dataset {id:?}: a demo generator fills the embedded store; drop `demo` or `source`")
+        }
+        Some(SourceConfig::Files { root, template, rescan }) => {
+            let template =
+                hapi_files::Template::parse(&template).map_err(|e| anyhow::anyhow!("dataset {id:?}: {e}"))?;
+            let rescan = rescan.unwrap_or(60);
+            in_range(&format!("dataset {id:?} source"), "rescan", rescan, 1, 86_400, " s")?;
+            SourceSpec::Files(hapi_files::FilesConfig {
+                root: base.join(root),
+                template,
+                rescan: std::time::Duration::from_secs(rescan),
+            })
+        }
+    };
+    Ok(DatasetSpec { title: d.title.unwrap_or_else(|| d.id.clone()), info, limits, demo: d.demo, source })
 }
 
 fn check_limits(l: &Limits, what: &str) -> Result<()> {

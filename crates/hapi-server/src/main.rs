@@ -151,7 +151,7 @@ fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
         SqliteStore::open(&config.data_dir)
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
-    for d in &config.datasets {
+    for d in config.datasets.iter().filter(|d| matches!(d.source, config::SourceSpec::Embedded)) {
         store.open_dataset(&d.info.id, &hapi_store::Layout::of(&d.info))?;
         if let Some(g) = &d.demo
             && store.extent(&d.info.id)?.is_none()
@@ -367,12 +367,17 @@ fn main() -> Result<()> {
         }
         Command::Ingest { dataset, file, .. } => {
             // Appending needs no access control: never contact the identity provider here.
-            let info = &config
+            let spec = config
                 .datasets
                 .iter()
                 .find(|d| d.info.id == dataset)
-                .with_context(|| format!("no dataset {dataset:?} in the configuration"))?
-                .info;
+                .with_context(|| format!("no dataset {dataset:?} in the configuration"))?;
+            if !matches!(spec.source, config::SourceSpec::Embedded) {
+                anyhow::bail!(
+                    "dataset {dataset:?} is read from its own source, not the embedded store: add its records there"
+                );
+            }
+            let info = &spec.info;
             let store = open_store(&config)?;
             let n = match file.filter(|f| f.as_os_str() != "-") {
                 Some(f) => {

@@ -15,12 +15,13 @@ use hapi_core::duration;
 use hapi_core::encode::{Encoder, Format};
 use hapi_core::info::DatasetInfo;
 use hapi_core::time::{self, TimeFormat};
-use hapi_source::{Blocking, Source, SourceError};
+use hapi_files::FilesSource;
+use hapi_source::{Blocking, ErrorKind, Source, SourceError};
 use hapi_store::{Layout, Store, StoreSource};
 use serde_json::{Map, Value};
 
 use crate::auth::{Access, Caller};
-use crate::config::{Config, DatasetSpec, Limits, MetricsSettings, ServerSettings};
+use crate::config::{Config, DatasetSpec, Limits, MetricsSettings, ServerSettings, SourceSpec};
 use crate::metrics::Metrics;
 use crate::streams::StreamGate;
 
@@ -134,11 +135,20 @@ impl AppState {
         let mut index = HashMap::new();
         for spec in &config.datasets {
             let id = &spec.info.id;
-            let source: Arc<dyn Source> = match given.get(id) {
-                Some(source) => source.clone(),
-                None => {
+            let source: Arc<dyn Source> = match (given.get(id), &spec.source) {
+                (Some(source), _) => source.clone(),
+                (None, SourceSpec::Embedded) => {
                     store.open_dataset(id, &Layout::of(&spec.info))?;
                     Arc::new(Blocking(Arc::new(StoreSource::new(store.clone(), id))))
+                }
+                (None, SourceSpec::Files(files)) => {
+                    // Opening lists the archive: a blocking walk.
+                    let (info, files) = (spec.info.clone(), files.clone());
+                    let opened =
+                        tokio::task::spawn_blocking(move || FilesSource::open(info, files)).await.map_err(
+                            |e| SourceError::new(ErrorKind::Internal, "opening a files source", e),
+                        )??;
+                    Arc::new(Blocking(Arc::new(opened)))
                 }
             };
             let extent = source.extent().await?;

@@ -5,6 +5,7 @@ mod cli;
 mod connections;
 mod crash;
 mod demo;
+mod files;
 mod flood;
 mod ingest;
 mod limits;

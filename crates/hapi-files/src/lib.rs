@@ -1,0 +1,358 @@
+//! The `files` source: a dataset kept as granule files (one per hour, day, month or
+//! year) named by a time [`Template`] under a root directory, as data centres archive
+//! them.
+//!
+//! - An index of the granules is built by walking only the directories the template
+//!   allows, again every `rescan` (files added to the past), and between walks the next
+//!   few granules after the last are probed on every extent read, so a file added today
+//!   moves `stopDate` within a second without walking the archive.
+//! - A scan reads only the granules that overlap the request, one at a time, in batches,
+//!   cut to the time range and the columns asked for: memory stays flat in the range and
+//!   the archive's size. It reads the granule list and the last granule's length as they
+//!   were when it opened (the snapshot).
+//! - Every record must lie inside its granule's period and after the record before it,
+//!   across files; a file that breaks that is [`ErrorKind::Corrupt`], named with the line.
+//! - Paths are built from numbers by the template under the root, which has no `..`:
+//!   nothing a request says can make the source read outside its root.
+//!
+//! The file format is a reader behind the source: HAPI csv (the columns in info order,
+//! `#` header lines skipped), gzip-compressed when the name ends in `.gz`.
+
+mod template;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use hapi_core::decode::CsvDecoder;
+use hapi_core::info::DatasetInfo;
+use hapi_core::{Batch, Column, Nanos};
+use hapi_source::{Batches, BlockingSource, Count, ErrorKind, Extent, Scan, ScanRequest, SourceError};
+
+pub use template::{Period, Template};
+
+/// Records decoded before a batch is handed on.
+const BATCH_ROWS: usize = 4096;
+/// Granules after the last known one probed on each extent read.
+const PROBE: usize = 4;
+
+/// Where a dataset's granules are and how often the whole archive is listed again.
+#[derive(Debug, Clone)]
+pub struct FilesConfig {
+    /// The archive's root directory.
+    pub root: PathBuf,
+    /// File names under it.
+    pub template: Template,
+    /// How often the whole archive is listed again, for files added to its past.
+    pub rescan: Duration,
+}
+
+/// The read side of one dataset kept as granule files.
+#[derive(Debug)]
+pub struct FilesSource {
+    info: DatasetInfo,
+    config: FilesConfig,
+    index: Mutex<Index>,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    granules: BTreeMap<Nanos, PathBuf>,
+    walked: Option<Instant>,
+    /// First and last record of granules read for the extent, by path, while the file
+    /// keeps its length and modification time.
+    ends: HashMap<PathBuf, (Stamp, Extent)>,
+}
+
+type Stamp = (u64, Option<SystemTime>);
+
+impl FilesSource {
+    /// The source of `info`'s records under `config.root`; the archive is listed at once,
+    /// and a root that is not a directory is an error.
+    pub fn open(info: DatasetInfo, config: FilesConfig) -> Result<FilesSource, SourceError> {
+        if !config.root.is_dir() {
+            return Err(SourceError::msg(
+                ErrorKind::NotFound,
+                format!(
+                    "dataset {:?}: the archive root {} is not a directory",
+                    info.id,
+                    config.root.display()
+                ),
+            ));
+        }
+        let source = FilesSource { info, config, index: Mutex::new(Index::default()) };
+        source.update();
+        if source.granules() == 0 {
+            // Most likely a wrong template or root; an archive starts with one file.
+            return Err(SourceError::msg(
+                ErrorKind::NotFound,
+                format!(
+                    "dataset {:?}: no file under {} matches the template {:?}",
+                    source.info.id,
+                    source.config.root.display(),
+                    source.config.template.text()
+                ),
+            ));
+        }
+        Ok(source)
+    }
+
+    /// Granules known now.
+    pub fn granules(&self) -> usize {
+        self.lock().granules.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lists the archive again when `rescan` has passed, else probes the granules after
+    /// the last known one.
+    fn update(&self) {
+        let due = self.lock().walked.is_none_or(|at| at.elapsed() >= self.config.rescan);
+        if due {
+            // The walk runs without the lock: scans and extents go on meanwhile.
+            let found = self.config.template.walk(&self.config.root);
+            let mut index = self.lock();
+            index.granules = found.into_iter().collect();
+            index.walked = Some(Instant::now());
+            let keep: std::collections::HashSet<&PathBuf> = index.granules.values().collect();
+            let stale: Vec<PathBuf> = index.ends.keys().filter(|p| !keep.contains(p)).cloned().collect();
+            for p in stale {
+                index.ends.remove(&p);
+            }
+            return;
+        }
+        let Some(mut t) = self.lock().granules.keys().next_back().copied() else { return };
+        for _ in 0..PROBE {
+            t = self.config.template.next(t);
+            let path = self.config.root.join(self.config.template.path(t));
+            if path.is_file() {
+                self.lock().granules.insert(t, path);
+            }
+        }
+    }
+
+    /// First and last record of one granule, read again only when the file changed.
+    fn ends(&self, start: Nanos, path: &Path) -> Result<Extent, SourceError> {
+        let stamp = stamp(path)?;
+        if let Some((s, e)) = self.lock().ends.get(path)
+            && *s == stamp
+        {
+            return Ok(*e);
+        }
+        let mut reader =
+            Granule::open(&self.info, start, self.config.template.next(start), path, None, None)?;
+        let mut extent: Extent = None;
+        while let Some(b) = reader.next_batch()? {
+            if let (Some(&a), Some(&z)) = (b.times.first(), b.times.last()) {
+                extent = Some((extent.map_or(a, |e| e.0), z));
+            }
+        }
+        self.lock().ends.insert(path.to_owned(), (stamp, extent));
+        Ok(extent)
+    }
+}
+
+impl BlockingSource for FilesSource {
+    fn extent(&self) -> Result<Extent, SourceError> {
+        self.update();
+        let granules: Vec<(Nanos, PathBuf)> =
+            self.lock().granules.iter().map(|(t, p)| (*t, p.clone())).collect();
+        // Empty granules do not count: the first and last with a record do.
+        let mut first = None;
+        for (t, p) in &granules {
+            if let Some((a, _)) = self.ends(*t, p)? {
+                first = Some(a);
+                break;
+            }
+        }
+        let Some(first) = first else { return Ok(None) };
+        for (t, p) in granules.iter().rev() {
+            if let Some((_, z)) = self.ends(*t, p)? {
+                return Ok(Some((first, z)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn scan(&self, r: ScanRequest) -> Result<Scan, SourceError> {
+        let template = &self.config.template;
+        let from = template.granule(r.start);
+        let mut granules: VecDeque<(Nanos, PathBuf, Option<u64>)> =
+            self.lock().granules.range(from..r.stop.max(from)).map(|(t, p)| (*t, p.clone(), None)).collect();
+        // The last granule may be growing: read it only as long as it is now.
+        if let Some(last) = granules.back_mut() {
+            last.2 = Some(stamp(&last.1)?.0);
+        }
+        let scan = FileScan {
+            info: self.info.clone(),
+            template: template.clone(),
+            granules,
+            current: None,
+            after: None,
+            request: r,
+            done: false,
+        };
+        Ok(Scan { count: Count::Unknown, batches: Batches::Blocking(Box::new(scan)) })
+    }
+}
+
+/// The batches of one scan, granule after granule.
+struct FileScan {
+    info: DatasetInfo,
+    template: Template,
+    granules: VecDeque<(Nanos, PathBuf, Option<u64>)>,
+    current: Option<Granule>,
+    /// The last record read, which the next granule's first must follow.
+    after: Option<Nanos>,
+    request: ScanRequest,
+    done: bool,
+}
+
+impl FileScan {
+    fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let reader = match &mut self.current {
+                Some(r) => r,
+                None => {
+                    let Some((start, path, len)) = self.granules.pop_front() else {
+                        self.done = true;
+                        return Ok(None);
+                    };
+                    let stop = self.template.next(start);
+                    self.current = Some(Granule::open(&self.info, start, stop, &path, len, self.after)?);
+                    self.current.as_mut().expect("just set")
+                }
+            };
+            let Some(mut batch) = reader.next_batch()? else {
+                self.current = None;
+                continue;
+            };
+            self.after = batch.times.last().copied().or(self.after);
+            let (start, stop) = (self.request.start, self.request.stop);
+            let a = batch.times.partition_point(|&t| t < start);
+            let z = batch.times.partition_point(|&t| t < stop);
+            if z < batch.times.len() {
+                self.done = true;
+            }
+            batch.keep(a..z);
+            if batch.is_empty() {
+                continue;
+            }
+            return Ok(Some(select(batch, &self.request.columns)));
+        }
+    }
+}
+
+impl Iterator for FileScan {
+    type Item = Result<Batch, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = self.next_batch();
+        if next.is_err() {
+            self.done = true;
+        }
+        next.transpose()
+    }
+}
+
+/// The columns `wanted` (ascending indices) of a batch holding all of them.
+fn select(batch: Batch, wanted: &[usize]) -> Batch {
+    let mut all: Vec<Option<Column>> = batch.columns.into_iter().map(Some).collect();
+    let columns = wanted.iter().filter_map(|&i| all.get_mut(i).and_then(Option::take)).collect();
+    Batch { times: batch.times, columns }
+}
+
+/// One granule file being decoded.
+struct Granule {
+    path: PathBuf,
+    input: Box<dyn BufRead + Send>,
+    decoder: CsvDecoder<'static>,
+    /// The granule's period: every record must lie in it.
+    period: (Nanos, Nanos),
+    line: Vec<u8>,
+    number: usize,
+}
+
+impl Granule {
+    /// Opens `path`, read up to `len` bytes when given; every record must follow `after`.
+    fn open(
+        info: &DatasetInfo,
+        start: Nanos,
+        stop: Nanos,
+        path: &Path,
+        len: Option<u64>,
+        after: Option<Nanos>,
+    ) -> Result<Granule, SourceError> {
+        let file = File::open(path).map_err(|e| io_error(path, e))?;
+        let raw: Box<dyn Read + Send> = match len {
+            Some(n) => Box::new(file.take(n)),
+            None => Box::new(file),
+        };
+        let gz = path.extension().is_some_and(|e| e == "gz");
+        let input: Box<dyn BufRead + Send> = if gz {
+            Box::new(BufReader::with_capacity(64 * 1024, flate2::read::MultiGzDecoder::new(raw)))
+        } else {
+            Box::new(BufReader::with_capacity(64 * 1024, raw))
+        };
+        Ok(Granule {
+            path: path.to_owned(),
+            input,
+            decoder: CsvDecoder::owned(info.clone(), after),
+            period: (start, stop),
+            line: Vec::new(),
+            number: 0,
+        })
+    }
+
+    /// The next batch of records, `None` at the end of the file.
+    fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        while self.decoder.rows() < BATCH_ROWS {
+            self.line.clear();
+            let n = self.input.read_until(b'\n', &mut self.line).map_err(|e| io_error(&self.path, e))?;
+            if n == 0 {
+                break;
+            }
+            self.number += 1;
+            if self.line.last() == Some(&b'\n') {
+                self.line.pop();
+            }
+            self.decoder.line(self.number, &self.line).map_err(|e| corrupt(&self.path, e.to_string()))?;
+        }
+        if self.decoder.rows() == 0 {
+            return Ok(None);
+        }
+        let batch = self.decoder.take_batch();
+        let (a, z) = self.period;
+        if let Some(t) = batch.times.iter().find(|&&t| t < a || t >= z) {
+            let at = hapi_core::time::format_string(*t, hapi_core::time::TimeFormat::YMD_NANOS);
+            return Err(corrupt(&self.path, format!("a record at {at} lies outside the file's period")));
+        }
+        Ok(Some(batch))
+    }
+}
+
+fn stamp(path: &Path) -> Result<Stamp, SourceError> {
+    let m = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
+    Ok((m.len(), m.modified().ok()))
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> SourceError {
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+        std::io::ErrorKind::InvalidData => ErrorKind::Corrupt,
+        _ => ErrorKind::Unavailable,
+    };
+    SourceError::new(kind, format!("reading {}", path.display()), e)
+}
+
+fn corrupt(path: &Path, why: String) -> SourceError {
+    SourceError::msg(ErrorKind::Corrupt, format!("{}: {why}", path.display()))
+}
