@@ -2,46 +2,16 @@
 //! for byte as the embedded store does; a file added while serving moves `stopDate`; a
 //! bad file fails the request before the first byte and names itself in the log only.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{CONFIG, KINDS_CSV, TestServer, code, ds1_csv};
-
-/// ds1's records split into daily files under `root`, gzip-compressed when `gz`.
-fn write_days(root: &Path, csv: &str, gz: bool) {
-    let mut days: std::collections::BTreeMap<String, String> = Default::default();
-    for line in csv.lines() {
-        let day = line[..10].replace('-', "");
-        days.entry(day).or_default().push_str(&format!("{line}\n"));
-    }
-    for (day, text) in days {
-        write_day(root, &day, &text, gz);
-    }
-}
-
-fn write_day(root: &Path, day: &str, text: &str, gz: bool) {
-    let dir = root.join(&day[..4]);
-    std::fs::create_dir_all(&dir).unwrap();
-    if gz {
-        let f = std::fs::File::create(dir.join(format!("ds1_{day}.csv.gz"))).unwrap();
-        let mut e = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-        e.write_all(text.as_bytes()).unwrap();
-        e.finish().unwrap();
-    } else {
-        std::fs::write(dir.join(format!("ds1_{day}.csv")), text).unwrap();
-    }
-}
+use crate::support::{CONFIG, KINDS_CSV, TestServer, code, ds1_csv, files_source, write_day, write_days};
 
 /// The fixture with ds1 read from the files under `root`.
 fn files_config(root: &Path, gz: bool) -> String {
-    let ext = if gz { "csv.gz" } else { "csv" };
     CONFIG.replace(
         "limits = { max_elements = 10000 }",
-        &format!(
-            "limits = {{ max_elements = 10000 }}\nsource = {{ kind = \"files\", root = {:?}, template = \"$Y/ds1_$Y$m$d.{ext}\" }}",
-            root.display().to_string()
-        ),
+        &format!("limits = {{ max_elements = 10000 }}\n{}", files_source(root, gz)),
     )
 }
 

@@ -107,6 +107,41 @@ pub fn load(config: &config::Config, store: &dyn Store, data: &[(&str, &str)]) {
     }
 }
 
+/// Records (csv lines) split into daily files `$Y/ds1_$Y$m$d.csv` (`.csv.gz` when `gz`) under `root`.
+pub fn write_days(root: &Path, csv: &str, gz: bool) {
+    let mut days: std::collections::BTreeMap<String, String> = Default::default();
+    for line in csv.lines() {
+        let day = line[..10].replace('-', "");
+        days.entry(day).or_default().push_str(&format!("{line}\n"));
+    }
+    for (day, text) in days {
+        write_day(root, &day, &text, gz);
+    }
+}
+
+/// One daily file of [`write_days`].
+pub fn write_day(root: &Path, day: &str, text: &str, gz: bool) {
+    let dir = root.join(&day[..4]);
+    std::fs::create_dir_all(&dir).unwrap();
+    if gz {
+        let f = std::fs::File::create(dir.join(format!("ds1_{day}.csv.gz"))).unwrap();
+        let mut e = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        std::io::Write::write_all(&mut e, text.as_bytes()).unwrap();
+        e.finish().unwrap();
+    } else {
+        std::fs::write(dir.join(format!("ds1_{day}.csv")), text).unwrap();
+    }
+}
+
+/// The `source` line of a dataset read from [`write_days`]' files under `root`.
+pub fn files_source(root: &Path, gz: bool) -> String {
+    let ext = if gz { "csv.gz" } else { "csv" };
+    format!(
+        "source = {{ kind = \"files\", root = {:?}, template = \"$Y/ds1_$Y$m$d.{ext}\" }}",
+        root.display().to_string()
+    )
+}
+
 /// `config_text` with its data directory in `dir` and port 0.
 fn fixture_config(config_text: &str, dir: &tempfile::TempDir) -> config::Config {
     let overrides = Overrides {
@@ -124,6 +159,8 @@ pub struct TestServer {
     pub state: Arc<AppState>,
     pub store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
+    /// Granule files the server reads, if any.
+    pub _archive: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -147,6 +184,32 @@ impl TestServer {
         dir: tempfile::TempDir,
     ) -> TestServer {
         Self::launch(config, data, wrap, |_| None, dir).await
+    }
+
+    /// The fixture three times: from the embedded store, from daily csv files (ds1 plain,
+    /// the every-kind dataset gzip-compressed), and behind a source that cannot count.
+    pub async fn each_source() -> Vec<(&'static str, TestServer)> {
+        let archive = tempfile::tempdir().unwrap();
+        let (ds1, kinds) = (archive.path().join("ds1"), archive.path().join("kinds"));
+        write_days(&ds1, &ds1_csv(), false);
+        write_days(&kinds, KINDS_CSV, true);
+        let config = CONFIG
+            .replace(
+                "title = \"Fixture ds1\"",
+                &format!("title = \"Fixture ds1\"\n{}", files_source(&ds1, false)),
+            )
+            .replace(
+                "title = \"Every kind of parameter\"",
+                &format!("title = \"Every kind of parameter\"\n{}", files_source(&kinds, true)),
+            );
+        let mut files = TestServer::start(&config, &[], None).await;
+        files._archive = Some(archive);
+        let data = [("ds1", ds1_csv()), ("all/kinds+types:α☃", KINDS_CSV.to_owned())];
+        let data: Vec<(&str, &str)> = data.iter().map(|(a, b)| (*a, b.as_str())).collect();
+        let opaque =
+            TestServer::with_sources(CONFIG, &data, |s| Arc::new(hapi_source::testing::Opaque::hiding(s)))
+                .await;
+        vec![("embedded", TestServer::fixture().await), ("files", files), ("uncounted", opaque)]
     }
 
     /// [`start`](Self::start) with every dataset read through the source `source` makes
@@ -193,7 +256,7 @@ impl TestServer {
             .await
             .unwrap();
         });
-        TestServer { addr, state, store, _dir: dir, shutdown: Some(tx) }
+        TestServer { addr, state, store, _dir: dir, _archive: None, shutdown: Some(tx) }
     }
 
     /// The built-in issuer (servers of mode `builtin` only).
