@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --bin hapi-server --bin hapi-bench
-exec target/release/hapi-bench
+exec target/release/hapi-bench "$@"

@@ -380,13 +380,12 @@ async fn main() -> Result<()> {
     let bin = root.join("target/release/hapi-server");
     let work = std::env::temp_dir().join(format!("hapi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    // `hapi-bench --only token-flood` runs that row alone (a few seconds, no big store).
-    let only_flood =
-        std::env::args().skip_while(|a| a != "--only").nth(1).is_some_and(|a| a == "token-flood");
-    let result = if only_flood {
-        token_flood(&bin, &work).await.map(|rows| print_table(&rows))
-    } else {
-        run(&root, &bin, &work).await
+    // `hapi-bench --only token-flood|files` runs those rows alone.
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let result = match only.as_deref() {
+        Some("token-flood") => token_flood(&bin, &work).await.map(|rows| print_table(&rows)),
+        Some("files") => files_rows(&bin, &work).await.map(|rows| print_table(&rows)),
+        _ => run(&root, &bin, &work).await,
     };
     let _ = std::fs::remove_dir_all(&work);
     result
@@ -618,8 +617,98 @@ async fn run(root: &Path, bin: &Path, work: &Path) -> Result<()> {
     ));
 
     rows.extend(token_flood(bin, work).await?);
+    drop((s, p));
+    rows.extend(files_rows(bin, work).await?);
     print_table(&rows);
     Ok(())
+}
+
+/// Records of the year in the `files` rows: one every 5 s, 5 values each (31.5 M values).
+const YEAR_RECORDS: u64 = 365 * 17_280;
+
+/// A year of daily csv files, and the same records ingested into the embedded store:
+/// full-year csv and binary from each, on one server.
+async fn files_rows(bin: &Path, work: &Path) -> Result<Vec<(String, String, String)>> {
+    let archive = work.join("archive");
+    let year_start: u64 = 1_735_689_600; // 2025-01-01T00:00:00Z
+    let store_dir = work.join("files-bench-data");
+    let info = r#"{"parameters":[{"name":"Time","type":"isotime","units":"UTC","fill":null,"length":24},
+      {"name":"B_GSE","type":"double","units":"nT","fill":"-1e31","size":[3]},
+      {"name":"B_total","type":"double","units":"nT","fill":"-1e31"},
+      {"name":"quality","type":"integer","units":null,"fill":"-1"}],"cadence":"PT5S"}"#;
+    let config = work.join("files-bench.toml");
+    let source =
+        format!("source = {{ kind = \"files\", root = {archive:?}, template = \"$Y/y_$Y$m$d.csv\" }}");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {store_dir:?}\n[auth]\nmode = \"open\"\n[[dataset]]\nid = \"store\"\ninfo = '''{info}'''\n[[dataset]]\nid = \"files\"\ninfo = '''{info}'''\n{source}\n"
+        ),
+    )?;
+    let cfg = config.to_str().context("path")?;
+    let mut ingest = Command::new(bin)
+        .args(["ingest", "--config", cfg, "--dataset", "store", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdin = ingest.stdin.take().context("ingest stdin")?;
+    for day in 0..365u64 {
+        let t0 = year_start + day * 86_400;
+        let date = iso(t0);
+        let dir = archive.join(&date[..4]);
+        std::fs::create_dir_all(&dir)?;
+        let mut text = String::with_capacity(17_280 * 80);
+        for i in 0..17_280u64 {
+            let t = t0 + i * 5;
+            let x = (t % 3600) as f64 * 0.01;
+            let line = format!("{},{:.3},{:.3},{:.3},{:.3},{}\n", iso(t), x, -x, x * 0.5, x * 1.2, t % 4);
+            text.push_str(&line);
+        }
+        std::fs::write(dir.join(format!("y_{}.csv", date[..10].replace('-', ""))), &text)?;
+        std::io::Write::write_all(&mut stdin, text.as_bytes())?;
+    }
+    drop(stdin);
+    if !ingest.wait()?.success() {
+        bail!("ingesting the year failed");
+    }
+    let unlimited = [("HAPI_MAX_ELEMENTS", "100000000000"), ("HAPI_MAX_BYTES", "1000000000000")];
+    let s = start(bin, &["--config", cfg], &unlimited, 18_085)?;
+    wait_ready(&s.addr, Duration::from_secs(120)).await?;
+    let range = "start=2025-01-01T00:00Z&stop=2026-01-01T00:00Z";
+    let mut rows = Vec::new();
+    for (label, suffix) in [("csv", ""), ("binary", "&format=binary")] {
+        let mut rates = [0.0; 2];
+        for (rate, id) in rates.iter_mut().zip(["store", "files"]) {
+            let pq = format!("/hapi/data?dataset={id}&{range}{suffix}");
+            let mut secs = Vec::new();
+            let mut bytes = 0;
+            for _ in 0..3 {
+                let (n, t, _) = download(&s.addr, &pq, "").await?;
+                bytes = n;
+                secs.push(t);
+            }
+            *rate = bytes as f64 / 1e6 / median(secs);
+        }
+        let [store, files] = rates;
+        rows.push((
+            format!(
+                "/data {label} from 365 daily csv files ({:.1} M records, 31.5 M values)",
+                YEAR_RECORDS as f64 / 1e6
+            ),
+            format!(
+                "{files:.0} MB/s ({:.0}% of the same records from the store: {store:.0} MB/s)",
+                100.0 * files / store
+            ),
+            "≥ 50% of the store".into(),
+        ));
+    }
+    Ok(rows)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.000Z` of Unix seconds.
+fn iso(t: u64) -> String {
+    let nanos = i64::try_from(t).unwrap_or(i64::MAX).saturating_mul(hapi_core::time::NANOS_PER_SECOND);
+    hapi_core::time::format_string(nanos, hapi_core::time::TimeFormat::YMD_MILLIS)
 }
 
 fn print_table(rows: &[(String, String, String)]) {

@@ -58,9 +58,15 @@ pub struct CsvDecoder<'a> {
     /// The first blank line after a record: fine at the end, an error before another record.
     blank: Option<usize>,
     batch: Batch,
-    /// Unquoted contents of the current line's fields, and each field's range in it.
+    /// Unquoted contents of the current line's fields when it has quotes, and each
+    /// field's range in it (or in the line itself when it has none).
     buf: Vec<u8>,
     spans: Vec<(usize, usize)>,
+    /// The fields are in `buf`, not in the line.
+    in_buf: bool,
+    /// The previous time up to its last `:` and its value at second 0 of that minute:
+    /// the next time of the same minute then costs a few digits, not a full parse.
+    minute: (String, Nanos),
 }
 
 impl CsvDecoder<'_> {
@@ -87,6 +93,8 @@ impl CsvDecoder<'_> {
             info,
             buf: Vec::new(),
             spans: Vec::new(),
+            in_buf: false,
+            minute: (String::new(), 0),
         }
     }
 
@@ -130,7 +138,20 @@ impl CsvDecoder<'_> {
             return Err(self.error(number, None, message));
         }
         let rows = self.batch.times.len();
-        match self.record() {
+        // Fields are sliced from one UTF-8 check of the whole line (or of `buf`).
+        let buf = std::mem::take(&mut self.buf);
+        let fields = if self.in_buf { &buf[..] } else { line };
+        let record = match std::str::from_utf8(fields) {
+            Ok(text) => self.record(text),
+            Err(e) => {
+                let at = e.valid_up_to();
+                let field = self.spans.iter().position(|&(_, b)| at < b).unwrap_or(0);
+                let what = if field == 0 { "time is not valid UTF-8" } else { "not valid UTF-8" };
+                Err((field, what.to_owned()))
+            }
+        };
+        self.buf = buf;
+        match record {
             Ok(t) => {
                 self.batch.times.push(t);
                 self.last = Some(t);
@@ -158,6 +179,19 @@ impl CsvDecoder<'_> {
     fn split(&mut self, line: &[u8]) -> Result<(), (usize, &'static str)> {
         self.buf.clear();
         self.spans.clear();
+        // Most lines quote nothing: their fields are ranges of the line itself.
+        self.in_buf = line.contains(&b'"');
+        if !self.in_buf {
+            let mut start = 0;
+            for (i, &c) in line.iter().enumerate() {
+                if c == b',' {
+                    self.spans.push((start, i));
+                    start = i + 1;
+                }
+            }
+            self.spans.push((start, line.len()));
+            return Ok(());
+        }
         let mut i = 0;
         loop {
             let start = self.buf.len();
@@ -205,26 +239,48 @@ impl CsvDecoder<'_> {
 
     /// Checks the fields of a split line and appends the values (not the time);
     /// returns the time, or the 0-based field at fault and why.
-    fn record(&mut self) -> Result<Nanos, (usize, String)> {
-        let t = self.time().map_err(|m| (0, m))?;
+    fn record(&mut self, fields: &str) -> Result<Nanos, (usize, String)> {
+        let (a, b) = self.spans[0];
+        let t = self.time(&fields[a..b]).map_err(|m| (0, m))?;
         let mut f = 1;
         for (p, column) in self.info.parameters[1..].iter().zip(&mut self.batch.columns) {
             for _ in 0..p.width() {
                 let (a, b) = self.spans[f];
-                value(p, &self.buf[a..b], column).map_err(|m| (f, m))?;
+                value(p, &fields[a..b], column).map_err(|m| (f, m))?;
                 f += 1;
             }
         }
         Ok(t)
     }
 
-    fn time(&self) -> Result<Nanos, String> {
-        let (a, b) = self.spans[0];
+    /// The time of a field of the same minute as the previous record's, if it is one:
+    /// the same text up to the last `:`, then `SS`, an optional fraction and `Z`.
+    fn same_minute(&self, text: &str) -> Option<Nanos> {
+        let (prefix, base) = (&self.minute.0, self.minute.1);
+        let rest = text.strip_prefix(prefix.as_str()).filter(|_| !prefix.is_empty())?;
+        second_of_minute(rest).map(|s| base + s)
+    }
+
+    fn time(&mut self, field: &str) -> Result<Nanos, String> {
         // Spaces around numbers and times are tolerated (the spec's own examples have
         // them); strings keep theirs.
-        let raw = self.buf[a..b].trim_ascii();
-        let text = std::str::from_utf8(raw).map_err(|_| "time is not valid UTF-8".to_owned())?;
-        let t = time::parse(text).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
+        let text = field.trim_ascii();
+        let raw = text.as_bytes();
+        let t = match self.same_minute(text) {
+            Some(t) => t,
+            None => {
+                let t = time::parse(text).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
+                // A valid time that ends in `:SS[.f]Z` has its minute before the last `:`.
+                if let Some(colon) = text.rfind(':')
+                    && let Some(s) = second_of_minute(&text[colon + 1..])
+                {
+                    self.minute.0.clear();
+                    self.minute.0.push_str(&text[..=colon]);
+                    self.minute.1 = t - s;
+                }
+                t
+            }
+        };
         if t == Nanos::MIN || t == Nanos::MAX {
             return Err(format!("time outside 1677-09-21..2262-04-11: {}", shown(raw)));
         }
@@ -274,34 +330,30 @@ impl CsvDecoder<'_> {
 }
 
 /// Checks one value of parameter `p` and appends it to `column`.
-fn value(p: &Parameter, raw: &[u8], column: &mut Column) -> Result<(), String> {
+fn value(p: &Parameter, text: &str, column: &mut Column) -> Result<(), String> {
+    let raw = text.as_bytes();
     match column {
         Column::Double { values, .. } => {
-            let raw = raw.trim_ascii();
-            let v = std::str::from_utf8(raw)
-                .ok()
-                .and_then(|s| s.parse::<f64>().ok())
-                .ok_or_else(|| format!("not a double: {}", shown(raw)))?;
+            let text = text.trim_ascii();
+            let raw = text.as_bytes();
+            let v = text.parse::<f64>().map_err(|_| format!("not a double: {}", shown(raw)))?;
             if v.is_infinite() {
                 return Err(format!("not a finite double: {} (write the fill value instead)", shown(raw)));
             }
             values.push(v);
         }
         Column::Integer { values, .. } => {
-            let raw = raw.trim_ascii();
-            let v = std::str::from_utf8(raw)
-                .map_err(|_| "not an integer".to_owned())?
-                .parse::<i32>()
-                .map_err(|e| match e.kind() {
-                    std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
-                        format!("integer out of the 32-bit range: {}", shown(raw))
-                    }
-                    _ => format!("not an integer: {}", shown(raw)),
-                })?;
+            let text = text.trim_ascii();
+            let raw = text.as_bytes();
+            let v = text.parse::<i32>().map_err(|e| match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    format!("integer out of the 32-bit range: {}", shown(raw))
+                }
+                _ => format!("not an integer: {}", shown(raw)),
+            })?;
             values.push(v);
         }
         Column::Text { len, bytes, .. } => {
-            let text = std::str::from_utf8(raw).map_err(|_| "not valid UTF-8".to_owned())?;
             if raw.contains(&0) {
                 return Err("contains a NUL character".to_owned());
             }
@@ -320,6 +372,30 @@ fn value(p: &Parameter, raw: &[u8], column: &mut Column) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Nanoseconds into the minute of `SS`, `SS.f` (1 to 9 digits) followed by `Z`;
+/// `None` for anything else, a leap second (60) included: a full parse decides those.
+fn second_of_minute(rest: &str) -> Option<Nanos> {
+    let b = rest.strip_suffix('Z')?.as_bytes();
+    let digit = |c: u8| c.is_ascii_digit().then(|| Nanos::from(c - b'0'));
+    let secs = digit(*b.first()?)? * 10 + digit(*b.get(1)?)?;
+    let frac = &b[2..];
+    if secs > 59 {
+        return None;
+    }
+    let mut nanos = 0;
+    if let Some(f) = frac.strip_prefix(b".") {
+        if f.is_empty() || f.len() > 9 {
+            return None;
+        }
+        for (i, &c) in f.iter().enumerate() {
+            nanos += digit(c)? * 10i64.pow(8 - i as u32);
+        }
+    } else if !frac.is_empty() {
+        return None;
+    }
+    Some(secs * time::NANOS_PER_SECOND + nanos)
 }
 
 fn empty_batch(info: &DatasetInfo) -> Batch {
