@@ -18,6 +18,7 @@
 //! The file format is a reader behind the source: HAPI csv (the columns in info order,
 //! `#` header lines skipped), gzip-compressed when the name ends in `.gz`.
 
+pub mod describe;
 mod template;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -42,6 +42,12 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Print a draft info JSON for a sample csv file (a first line of column names, or an
+    /// `include=header` response), to edit and put in `info_file`.
+    Describe {
+        /// The sample file.
+        file: PathBuf,
+    },
     /// Append HAPI csv records (from FILE, or stdin when FILE is - or absent) to a dataset.
     Ingest {
         #[command(flatten)]
@@ -116,12 +122,14 @@ struct Common {
 
 impl Command {
     /// The options every command has, and the listen address of `serve`.
-    fn common(&self) -> (&Common, Option<String>) {
+    /// `None` for `describe`, which reads no configuration.
+    fn common(&self) -> Option<(&Common, Option<String>)> {
         match self {
-            Command::Serve { common, listen } => (common, listen.clone()),
+            Command::Serve { common, listen } => Some((common, listen.clone())),
+            Command::Describe { .. } => None,
             Command::Clients { common, .. }
             | Command::Users { common, .. }
-            | Command::Ingest { common, .. } => (common, None),
+            | Command::Ingest { common, .. } => Some((common, None)),
         }
     }
 }
@@ -271,7 +279,16 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     // The configuration chooses the log format, so it is read first; its errors are
     // printed by `main`'s return.
-    let (common, listen) = cli.command.common();
+    let Some((common, listen)) = cli.command.common() else {
+        if let Command::Describe { file } = &cli.command {
+            let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let text = String::from_utf8_lossy(&text);
+            let info = hapi_files::describe::describe(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            println!("{}", serde_json::to_string_pretty(&info)?);
+        }
+        return Ok(());
+    };
     let config = load(common, listen)?;
     init_logs(config.server.log_format);
     // Blocking tasks are short (one chunk, one hash check), so a few dozen threads keep
@@ -281,6 +298,8 @@ fn main() -> Result<()> {
         .max_blocking_threads(BLOCKING_THREADS)
         .build()?;
     match cli.command {
+        // Answered above, before any configuration is read.
+        Command::Describe { .. } => Ok(()),
         Command::Serve { common, listen } => rt.block_on(async move {
             let app = App::build(&config, open_store(&config)?).await?;
             let listener = tokio::net::TcpListener::bind(config.listen)

@@ -134,3 +134,35 @@ fn bad_archives_are_refused_at_start_up_naming_the_dataset() {
         assert!(e.contains(why) && e.contains("ds1"), "{why}: {e}");
     }
 }
+
+#[tokio::test]
+async fn describe_drafts_an_info_the_server_serves_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = "time,B_x,quality,station\n\
+        2024-03-01T00:00:00Z,1.25,3,KIR\n\
+        2024-03-01T00:00:10Z,-0.5,2,\"A,B\"\n\
+        2024-03-01T00:00:20Z,7e-3,3,KIR\n";
+    std::fs::create_dir_all(dir.path().join("2024")).unwrap();
+    std::fs::write(dir.path().join("2024/s_20240301.csv"), sample.split_once('\n').unwrap().1).unwrap();
+    std::fs::write(dir.path().join("sample.csv"), sample).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hapi-server"))
+        .args(["describe", dir.path().join("sample.csv").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info = String::from_utf8(out.stdout).unwrap();
+    std::fs::write(dir.path().join("s.json"), &info).unwrap();
+    let config = format!(
+        "[auth]\nmode = \"open\"\n[[dataset]]\nid = \"s\"\ninfo_file = {:?}\nsource = {{ kind = \"files\", root = {:?}, template = \"$Y/s_$Y$m$d.csv\" }}\n",
+        dir.path().join("s.json").display().to_string(),
+        dir.path().display().to_string()
+    );
+    let s = TestServer::start(&config, &[], None).await;
+    let (status, text) =
+        s.text("/hapi/data?dataset=s&start=2024-03-01T00:00Z&stop=2024-03-01T00:00:30Z").await;
+    assert_eq!(status, 200, "{info}\n{text}");
+    assert_eq!(
+        text,
+        "2024-03-01T00:00:00Z,1.25,3,KIR\n2024-03-01T00:00:10Z,-0.5,2,\"A,B\"\n2024-03-01T00:00:20Z,0.007,3,KIR\n"
+    );
+}
