@@ -55,6 +55,8 @@ def get_oauth2_access_token(client_id, client_secret, token_url=None, scope=None
     ``DEFAULT_SCOPE``. Raises :class:`TokenError` when no token is obtained.
     """
     token_url = token_url or os.environ.get("HAPI_TOKEN_URL") or DEFAULT_TOKEN_URL
+    if not token_url:
+        raise TokenError("no token endpoint: give -t TOKEN_URL (token_url=) or set HAPI_TOKEN_URL")
     form = urllib.parse.urlencode({
         "client_id": client_id,
         "client_secret": client_secret,
