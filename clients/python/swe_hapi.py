@@ -582,7 +582,6 @@ class HapiClient:
         if client_id is not None:
             self._tokens = _Tokens(client_id, client_secret, token_url, scope or DEFAULT_SCOPE,
                                    self._transport)
-        self._token_url_given = token_url
 
     def __repr__(self):
         return f"<{type(self).__name__} server={self.server!r}>"
