@@ -72,7 +72,22 @@ Server id <code>{id}</code>; contact: {contact}.</p>\n\
             fmt_time(v.dates.stop, fmt),
         );
     }
-    h.push_str("</table>\n");
+    h.push_str("</table>\n<h2>Client tools</h2>\n<ul>\n");
+    // Public downloads with this server filled in as their default (routes/downloads.rs).
+    for name in super::downloads::names() {
+        let what = match name {
+            "get_hapi_access_token.sh" => "fetch an access token (bash and curl)",
+            "get_hapi_access_token.py" => "fetch an access token (Python 3, standard library)",
+            _ => "a Python client: tokens handled, any range fetched, data as numpy or pandas",
+        };
+        let _ = writeln!(
+            h,
+            "<li><a href=\"{0}\">{1}</a>: {what}</li>",
+            esc(&site.path(&format!("/downloads/{name}"))),
+            esc(name)
+        );
+    }
+    h.push_str("</ul>\n");
     if let Some(id) = &caller.0 {
         let _ = writeln!(
             h,

@@ -1,6 +1,7 @@
 //! The router: which path goes to which handler, and the layers every response passes.
 
 mod data;
+mod downloads;
 mod health;
 mod landing;
 mod meta;
@@ -50,13 +51,20 @@ pub fn app(state: Arc<AppState>) -> Router {
     } else {
         hapi = hapi.route(&metrics_path, get(metrics::render));
     }
+    // The client tools are public too, like SWE's portal downloads.
+    for name in downloads::names() {
+        probes = probes.route(
+            &p(&format!("/downloads/{name}")),
+            get(move |st: State<Arc<AppState>>| downloads::serve(st, name)),
+        );
+    }
     let probes: Router = probes.with_state(state.clone());
     let registry = state.metrics.clone();
     hapi.with_state(state)
         .merge(access.routes())
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(access.clone(), auth::authenticate))
-        // Probes are public: merged after the auth layer, which covers only the routes above.
+        // Probes and downloads are public: merged after the auth layer, which covers only the routes above.
         .merge(probes)
         .layer(middleware::from_fn(crate::conditional::revalidate))
         // The default gzip level is ~22x slower than the stream (notes/stack.md): use the fastest.
