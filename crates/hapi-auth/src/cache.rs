@@ -44,11 +44,12 @@ impl TokenCache {
         // A poisoned lock only means another thread panicked mid-insert; the map is still a map.
         let map = self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let e = map.get(key)?;
-        (now <= e.valid_until).then(|| e.identity.clone())
+        // `valid_until` is the first second the token is refused (exp plus leeway).
+        (now < e.valid_until).then(|| e.identity.clone())
     }
 
     pub(crate) fn insert(&self, key: TokenHash, identity: Arc<Identity>, valid_until: i64, now: i64) {
-        if valid_until < now {
+        if valid_until <= now {
             return;
         }
         let mut map = self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -89,8 +90,9 @@ mod tests {
         let c = TokenCache::new(10);
         let k = token_hash("a.b.c");
         c.insert(k, id(100), 100, 50);
-        assert_eq!(c.get(&k, 100).map(|i| i.subject.clone()), Some("s100".to_owned()));
-        assert_eq!(c.get(&k, 101), None);
+        assert_eq!(c.get(&k, 99).map(|i| i.subject.clone()), Some("s100".to_owned()));
+        // Refused from its expiry second on, as the validator refuses it (RFC 7519 4.1.4).
+        assert_eq!(c.get(&k, 100), None);
         assert_eq!(c.get(&token_hash("a.b.d"), 50), None);
     }
 

@@ -64,7 +64,7 @@ fn check(c: &Claims, cfg: &ValidatorConfig, now: i64) -> Result<(Identity, i64),
     let leeway = i64::try_from(cfg.leeway.as_secs()).unwrap_or(i64::MAX);
     let exp = claims::numeric(c, "exp")?;
     if let Some(exp) = exp
-        && now > exp.saturating_add(leeway)
+        && now >= exp.saturating_add(leeway)
     {
         return Err(TokenError::Expired);
     }

@@ -342,7 +342,8 @@ impl Inner {
             None => return Err(TokenError::MissingClaim),
         }
         let exp = claims::numeric(c, "exp")?.ok_or(TokenError::MissingClaim)?;
-        if now > exp.saturating_add(self.leeway) {
+        // RFC 7519 4.1.4: not accepted on or after `exp`.
+        if now >= exp.saturating_add(self.leeway) {
             return Err(TokenError::Expired);
         }
         let future = now.saturating_add(self.leeway);

@@ -119,9 +119,12 @@ async fn hostile_tokens_are_refused() {
     let mut wrong_typ = k.a.header();
     wrong_typ.typ = Some("id_token+jwt".to_owned());
     let rsa_header_on_ec_key = k.a.with_kid("ec");
+    let leeway = i64::try_from(config(iss).leeway.as_secs()).unwrap();
 
     let cases: Vec<(&str, String, TokenError)> = vec![
         ("expired", k.a.sign(&c(json!({"exp": now - 100}))), TokenError::Expired),
+        // RFC 7519 4.1.4: not accepted "on or after" exp (plus the leeway).
+        ("at exp plus the leeway", k.a.sign(&c(json!({"exp": now - leeway}))), TokenError::Expired),
         ("not yet valid", k.a.sign(&c(json!({"nbf": now + 100}))), TokenError::NotYetValid),
         ("issued in the future", k.a.sign(&c(json!({"iat": now + 100}))), TokenError::NotYetValid),
         ("no exp", k.a.sign(&c(json!({"exp": null}))), TokenError::MissingClaim),
