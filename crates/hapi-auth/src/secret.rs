@@ -5,7 +5,7 @@
 
 use std::num::NonZeroU32;
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHasher};
 use aws_lc_rs::pbkdf2;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
@@ -93,8 +93,50 @@ pub(crate) fn verify(secret: &str, phc: &str) -> bool {
                 && pbkdf2::verify(pbkdf2::PBKDF2_HMAC_SHA256, PBKDF2_ROUNDS, &salt, secret.as_bytes(), &hash)
                     .is_ok()
         }
-        None => Argon2::default().verify_password(secret.as_bytes(), phc).is_ok(),
+        None => verify_argon2(secret.as_bytes(), phc),
     }
+}
+
+/// Argon2 working memory kept for reuse: each check needs `m_cost` KiB (19 MiB by
+/// default). Allocating it per check let glibc keep a copy in every blocking thread's
+/// arena (a login flood left 1.3 GB behind); the server runs at most this many checks
+/// at once, so after the first checks no more are allocated. Emptying the pool when
+/// idle gave back only one buffer of four (glibc keeps the rest), so it is kept.
+const POOLED: usize = 4;
+static BLOCKS: std::sync::Mutex<Vec<Vec<argon2::Block>>> = std::sync::Mutex::new(Vec::new());
+/// Stored hashes are ours, but a corrupt one must not make us allocate without end.
+const MAX_M_COST_KIB: usize = 256 * 1024;
+
+fn verify_argon2(secret: &[u8], phc: &str) -> bool {
+    use argon2::password_hash::phc::PasswordHash;
+    let Ok(h) = PasswordHash::new(phc) else { return false };
+    let (Some(salt), Some(expected)) = (&h.salt, &h.hash) else { return false };
+    let (Ok(params), Ok(algorithm)) =
+        (argon2::Params::try_from(&h), argon2::Algorithm::try_from(h.algorithm.as_str()))
+    else {
+        return false;
+    };
+    let Ok(version) = h.version.map_or(Ok(argon2::Version::default()), argon2::Version::try_from) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_M_COST_KIB {
+        return false;
+    }
+    let mut memory = BLOCKS.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let ok = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(secret, salt.as_ref(), &mut out, &mut memory[..blocks])
+        .is_ok()
+        && aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_ref()).is_ok();
+    let mut pool = BLOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < POOLED {
+        pool.push(memory);
+    }
+    ok
 }
 
 #[cfg(test)]
@@ -123,6 +165,30 @@ mod tests {
         assert!(!verify("x", "not a hash"));
         assert!(is_slow(&h));
         Ok(())
+    }
+
+    #[test]
+    fn argon2_hashes_of_any_parameters_verify_with_pooled_memory() {
+        let argon = |m: u32, t: u32, alg| {
+            let params = argon2::Params::new(m, t, 1, Some(32)).unwrap();
+            Argon2::new(alg, argon2::Version::V0x13, params)
+                .hash_password_with_salt(b"hunter2", b"0123456789abcdef")
+                .unwrap()
+                .to_string()
+        };
+        // Different sizes in turn reuse and grow the same pooled buffers.
+        for h in [
+            argon(64, 1, argon2::Algorithm::Argon2id),
+            argon(512, 2, argon2::Algorithm::Argon2i),
+            argon(8, 3, argon2::Algorithm::Argon2d),
+        ] {
+            assert!(verify("hunter2", &h), "{h}");
+            assert!(!verify("hunter3", &h), "{h}");
+        }
+        // A stored hash asking for 4 GiB is refused, not allocated.
+        let huge = argon(64, 1, argon2::Algorithm::Argon2id).replace("m=64", "m=4194304");
+        assert!(!verify("hunter2", &huge), "{huge}");
+        assert!(BLOCKS.lock().unwrap().len() <= POOLED);
     }
 
     #[test]
