@@ -340,6 +340,18 @@ pub enum SourceConfig {
         /// Seconds between full listings of the archive (for files added to its past).
         rescan: Option<u64>,
     },
+    /// A reader program that prints HAPI csv for a time range.
+    Command {
+        /// The program: a path (relative to the configuration file) or a name in `PATH`.
+        program: String,
+        /// Its arguments; `${id}`, `${parameters}`, `${start}`, `${stop}`, `${format}` are replaced.
+        #[serde(default)]
+        args: Vec<String>,
+        /// Seconds a run may take (default 60).
+        timeout: Option<u64>,
+        /// Runs at once (default 4).
+        max_running: Option<u64>,
+    },
 }
 
 /// Where a dataset's records are read, checked.
@@ -349,6 +361,8 @@ pub enum SourceSpec {
     Embedded,
     /// A granule archive.
     Files(hapi_files::FilesConfig),
+    /// A reader program.
+    Command(hapi_command::CommandConfig),
 }
 
 /// Values from the environment and the command line, highest precedence last.
@@ -682,8 +696,52 @@ fn dataset(d: DatasetConfig, base: &Path, server: Limits) -> Result<DatasetSpec>
                 rescan: std::time::Duration::from_secs(rescan),
             })
         }
+        Some(SourceConfig::Command { program, args, timeout, max_running }) => {
+            let what = format!("dataset {id:?} source");
+            let timeout = timeout.unwrap_or(60);
+            in_range(&what, "timeout", timeout, 1, 86_400, " s")?;
+            let max_running = max_running.unwrap_or(4);
+            in_range(&what, "max_running", max_running, 1, 1024, "")?;
+            if info.start_date.is_none() || info.stop_date.is_none() {
+                bail!(
+                    "dataset {id:?}: a reader program is asked only for ranges, so its info needs startDate and stopDate"
+                );
+            }
+            let program = executable(&program, base)
+                .with_context(|| format!("dataset {id:?}: reader program {program:?}"))?;
+            SourceSpec::Command(hapi_command::CommandConfig {
+                program,
+                args,
+                timeout: std::time::Duration::from_secs(timeout),
+                max_running: max_running as usize,
+            })
+        }
     };
     Ok(DatasetSpec { title: d.title.unwrap_or_else(|| d.id.clone()), info, limits, demo: d.demo, source })
+}
+
+/// The path of an executable program: `program` itself when it names a path (relative
+/// ones from the configuration file's directory), else the first match in `PATH`.
+fn executable(program: &str, base: &Path) -> Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let path = base.join(program);
+        if !runnable(&path) {
+            bail!("{} is not an executable file", path.display());
+        }
+        return Ok(path.to_string_lossy().into_owned());
+    }
+    if program.is_empty() {
+        bail!("the program is empty");
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| runnable(p))
+        .map(|p| p.to_string_lossy().into_owned())
+        .ok_or_else(|| anyhow::anyhow!("not found in PATH"))
 }
 
 fn check_limits(l: &Limits, what: &str) -> Result<()> {

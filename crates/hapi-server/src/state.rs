@@ -150,6 +150,9 @@ impl AppState {
                         )??;
                     Arc::new(Blocking(Arc::new(opened)))
                 }
+                (None, SourceSpec::Command(command)) => {
+                    Arc::new(hapi_command::CommandSource::new(spec.info.clone(), command.clone()))
+                }
             };
             let extent = source.extent().await?;
             index.insert(id.clone(), datasets.len());

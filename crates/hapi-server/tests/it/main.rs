@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod command;
 mod connections;
 mod crash;
 mod demo;
