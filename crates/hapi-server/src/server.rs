@@ -98,14 +98,12 @@ pub async fn run(
             router.oneshot(req)
         });
         let conn = graceful.watch(http.serve_connection(io, service));
-        let open = open.clone();
-        open.increment(1.0);
+        let counted = Counted::new(open.clone());
         conns.spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop((slot, address_slot));
-            open.decrement(1.0);
+            drop((slot, address_slot, counted));
         });
     }
     drop(listener);
@@ -117,6 +115,23 @@ pub async fn run(
     conns.abort_all();
     while conns.join_next().await.is_some() {}
     Ok(())
+}
+
+/// A connection in the open-connections gauge for as long as it lives, also when its
+/// task is aborted at the end of the shutdown grace.
+struct Counted(metrics::Gauge);
+
+impl Counted {
+    fn new(gauge: metrics::Gauge) -> Counted {
+        gauge.increment(1.0);
+        Counted(gauge)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// Connections the open-file limit allows, less a reserve.
