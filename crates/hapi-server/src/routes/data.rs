@@ -37,6 +37,9 @@ use crate::streams::{Busy, ClientKey, StreamPermit};
 
 /// Bytes handed to hyper at a time.
 const CHUNK: usize = 128 * 1024;
+/// Most a chunk may run past [`CHUNK`]: rows are encoded in steps of at most this many
+/// bytes (by the encoder's bound), so a chunk's buffer never grows after it is made.
+const SLACK: usize = CHUNK / 16;
 /// Seconds a refused stream is told to wait.
 const RETRY_AFTER_SECS: u64 = 2;
 
@@ -337,7 +340,7 @@ struct Producer {
     ended: bool,
     /// The batch being encoded and the next row of it.
     current: Option<(Batch, usize)>,
-    /// Rows encoded at a time: about a quarter chunk, so a chunk overshoots little.
+    /// Rows encoded at a time: at most [`SLACK`] bytes.
     step: usize,
     buf: Vec<u8>,
     audit: Audit,
@@ -391,7 +394,7 @@ impl Producer {
             ahead: VecDeque::new(),
             ended: false,
             current: None,
-            step: (CHUNK / 4 / bound.max(1)).clamp(1, 4096),
+            step: (SLACK / bound.max(1)).clamp(1, 4096),
             buf: Vec::new(),
             audit,
             dataset: info.id.clone(),
@@ -415,7 +418,8 @@ impl Producer {
         let status = if count == Count::Exact(0) { HapiStatus::NoData } else { HapiStatus::Ok };
         // A small answer gets a small buffer; a large one, a chunk and some room.
         let expected = count.bound().unwrap_or(u64::MAX);
-        p.buf = Vec::with_capacity(expected.saturating_mul(bound as u64).min(CHUNK as u64 * 5 / 4) as usize);
+        p.buf =
+            Vec::with_capacity(expected.saturating_mul(bound as u64).min((CHUNK + SLACK) as u64) as usize);
         if req.header || req.format == Format::Json {
             p.enc.header(&header_json(&st, &view, &req, status), &mut p.buf);
         }
@@ -516,7 +520,7 @@ impl Producer {
     /// Encodes batches until a chunk is full or the scan ends (then the trailer too).
     async fn fill(&mut self) -> Result<(), SourceError> {
         if self.buf.capacity() == 0 {
-            self.buf.reserve(CHUNK + CHUNK / 4);
+            self.buf.reserve(CHUNK + SLACK);
         }
         while self.buf.len() < CHUNK {
             let (batch, at) = match self.current.take() {
