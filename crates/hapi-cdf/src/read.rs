@@ -270,8 +270,9 @@ impl Cdf {
         to: u64,
         out: &mut [u8],
     ) -> Result<()> {
-        let need = (to - e.first) * rb;
-        let skip = (from - e.first) * rb;
+        // Saturating: an absurd product fails the size checks below instead of wrapping.
+        let need = (to - e.first).saturating_mul(rb);
+        let skip = (from - e.first).saturating_mul(rb);
         if !e.compressed {
             let head = self.layout.header();
             let held = e.size - head;
@@ -285,13 +286,15 @@ impl Cdf {
             return self.src.read_into("VVR", e.offset, "records", e.offset + head + skip, out);
         }
         let block = self.inflated(v, e, rb)?;
-        let got = block.get(skip as usize..need as usize).ok_or_else(|| {
-            Error::corrupt(
-                "CVVR",
-                e.offset,
-                format!("{}: inflated block too short for records ..{to}", v.name),
-            )
-        })?;
+        let got = block
+            .get(usize::try_from(skip).unwrap_or(usize::MAX)..usize::try_from(need).unwrap_or(usize::MAX))
+            .ok_or_else(|| {
+                Error::corrupt(
+                    "CVVR",
+                    e.offset,
+                    format!("{}: inflated block too short for records ..{to}", v.name),
+                )
+            })?;
         out.copy_from_slice(got);
         Ok(())
     }
@@ -338,7 +341,7 @@ impl Cdf {
         })?;
         let data = self.src.bytes("CVVR", e.offset, "data", e.offset + fields, csize)?;
         let claimed = (e.stored_last - e.first + 1).saturating_mul(rb);
-        let needed = (e.last - e.first + 1) * rb;
+        let needed = (e.last - e.first + 1).saturating_mul(rb);
         let block = Arc::new(crate::inflate::gunzip(&data, claimed, needed, "CVVR", e.offset)?);
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.blocks.len() >= CACHE_BLOCKS {

@@ -326,3 +326,30 @@ pub(crate) fn decode(data_type: DataType, raw: &[u8], order: ByteOrder, num_elem
     v.extend_from(&raw[..raw.len() / unit * unit], order, num_elems);
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_utf8_cut_at_nul() {
+        let raw = "h\u{e9}llo\0\0ab\u{2603}\0\0\0".as_bytes();
+        assert_eq!(raw.len(), 16);
+        let v = decode(DataType::Char, raw, ByteOrder::Little, 8);
+        assert_eq!(v, Values::Text(vec!["h\u{e9}llo".to_owned(), "ab\u{2603}".to_owned()]));
+        // Invalid UTF-8 is replaced, not an error.
+        let v = decode(DataType::Uchar, b"a\xffb", ByteOrder::Little, 3);
+        assert_eq!(v, Values::Text(vec!["a\u{fffd}b".to_owned()]));
+    }
+
+    #[test]
+    fn both_byte_orders() {
+        let v = decode(DataType::Int4, &[0, 0, 1, 2], ByteOrder::Big, 1);
+        assert_eq!(v, Values::I32(vec![258]));
+        let v = decode(DataType::Int4, &[2, 1, 0, 0], ByteOrder::Little, 1);
+        assert_eq!(v, Values::I32(vec![258]));
+        let mut e16 = 1.5f64.to_be_bytes().to_vec();
+        e16.extend(2.5f64.to_be_bytes());
+        assert_eq!(decode(DataType::Epoch16, &e16, ByteOrder::Big, 1), Values::Epoch16(vec![[1.5, 2.5]]));
+    }
+}

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use hapi_cdf::{Cdf, Error};
 
-/// Opens `bytes` and reads every variable (at most 100,000 records each, in batches),
+/// Opens `bytes` and reads every variable (at most 100,000 records and 16 MB each, in
+/// batches, as the fuzz target does),
 /// its times and fill, and a time search on each epoch: the first error, if any.
 pub fn read_everything(bytes: &[u8]) -> Result<(), Error> {
     let cdf = Cdf::from_bytes(bytes.to_vec())?;
@@ -18,7 +19,8 @@ pub fn read_all_of(cdf: &Cdf) -> Result<(), Error> {
     let mut first_err = None;
     for (i, v) in cdf.variables().iter().enumerate() {
         let _ = v.fill();
-        let n = v.records.min(100_000);
+        let rb = v.record_bytes().unwrap_or(u64::MAX).max(1);
+        let n = v.records.min(100_000).min((16 << 20) / rb).max(v.records.min(1));
         let r = cdf.batches(&[i], 0..n, 4096).and_then(|mut b| b.try_for_each(|b| b.map(drop)));
         if let Err(e) = r {
             first_err.get_or_insert(e);
