@@ -5,3 +5,4 @@ mod hostile;
 mod reference;
 mod regressions;
 mod support;
+mod v2;
