@@ -434,34 +434,37 @@ fn fill(buf: &mut [u8], unit: &[u8]) {
 }
 
 /// Reorders each record from column-major (first index fastest) to row-major (last
-/// index fastest); `unit` is the bytes of one value.
+/// index fastest); `unit` is the bytes of one value. It walks the source in order with
+/// an odometer and row-major strides, so it needs no table as large as the record.
 fn transpose(buf: &mut [u8], shape: &[u32], unit: usize) {
-    let n: usize = shape.iter().map(|&d| d as usize).product();
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let n: usize = dims.iter().product();
     let rb = n * unit;
     if rb == 0 {
         return;
     }
-    // For each row-major position, where the value sits in column-major order.
-    let mut src_of = Vec::with_capacity(n);
-    let mut idx = vec![0usize; shape.len()];
-    for _ in 0..n {
-        let mut off = 0;
-        for k in (0..shape.len()).rev() {
-            off = off * shape[k] as usize + idx[k];
-        }
-        src_of.push(off);
-        for k in (0..shape.len()).rev() {
-            idx[k] += 1;
-            if idx[k] < shape[k] as usize {
-                break;
-            }
-            idx[k] = 0;
-        }
+    // Row-major stride of each dimension, in values.
+    let mut stride = vec![1usize; dims.len()];
+    for k in (0..dims.len().saturating_sub(1)).rev() {
+        stride[k] = stride[k + 1] * dims[k + 1];
     }
     let mut tmp = vec![0; rb];
+    let mut idx = vec![0usize; dims.len()];
     for rec in buf.chunks_exact_mut(rb) {
-        for (j, &s) in src_of.iter().enumerate() {
-            tmp[j * unit..(j + 1) * unit].copy_from_slice(&rec[s * unit..(s + 1) * unit]);
+        idx.iter_mut().for_each(|i| *i = 0);
+        let mut dst = 0;
+        for src in rec.chunks_exact(unit) {
+            tmp[dst * unit..(dst + 1) * unit].copy_from_slice(src);
+            // Next column-major position: the first index moves fastest.
+            for k in 0..dims.len() {
+                idx[k] += 1;
+                dst += stride[k];
+                if idx[k] < dims[k] {
+                    break;
+                }
+                dst -= stride[k] * dims[k];
+                idx[k] = 0;
+            }
         }
         rec.copy_from_slice(&tmp);
     }
