@@ -22,16 +22,18 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+echo "== Python packages (.venv): hapiclient and the client tools' numpy, pandas, requests; cdflib for the CDF reference files"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+
 echo "== cargo test"
 # The end-to-end tests skip without their npm packages under plain `cargo test`; here they must run.
 HAPI_REQUIRE_E2E=1 cargo test --workspace --locked
 
 echo "== hapiclient interoperability"
 cargo build --locked --bin hapi-server
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 server_bin="$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug/hapi-server"
 HAPI_SERVER_BIN="$server_bin" .venv/bin/python -m pytest -q -p no:cacheprovider tests/python
 
