@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use hapi_core::Batch;
 use hapi_core::decode::CsvDecoder;
 use hapi_core::info::DatasetInfo;
 use hapi_core::time::{self, TimeFormat};
-use hapi_core::{Batch, Column};
 use hapi_source::{Batches, Count, ErrorKind, Extent, Scan, ScanRequest, Source, SourceError};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdout};
@@ -174,31 +174,18 @@ impl Run {
                 Err(_) => return Err(self.failed("ran past its timeout and was stopped")),
             };
             let Some(mut batch) = batch else { break };
-            let (start, stop) = (self.request.start, self.request.stop);
-            let a = batch.times.partition_point(|&t| t < start);
-            let z = batch.times.partition_point(|&t| t < stop);
-            if z < batch.times.len() {
+            if batch.keep_times(self.request.start, self.request.stop) {
                 // Past the range: the rest is not needed.
                 self.ended = true;
                 let _ = self.child.start_kill();
             }
-            batch.keep(a..z);
             if !batch.is_empty() {
-                return Ok(Some(self.columns(batch)));
+                // A program that printed only the requested columns needs no selection.
+                let all = self.subset != Some(true);
+                return Ok(Some(if all { batch.select(&self.request.columns) } else { batch }));
             }
         }
         Ok(None)
-    }
-
-    /// The requested columns of a decoded batch.
-    fn columns(&self, batch: Batch) -> Batch {
-        if self.subset == Some(true) {
-            return batch;
-        }
-        let mut all: Vec<Option<Column>> = batch.columns.into_iter().map(Some).collect();
-        let columns =
-            self.request.columns.iter().filter_map(|&i| all.get_mut(i).and_then(Option::take)).collect();
-        Batch { times: batch.times, columns }
     }
 
     /// Up to [`BATCH_ROWS`] records from the program; `None` at its end (a clean exit).

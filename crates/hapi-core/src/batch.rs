@@ -87,6 +87,24 @@ impl Batch {
         self.times.is_empty()
     }
 
+    /// Keeps the records with `start <= t < stop`, in place; `true` when a record was at
+    /// or after `stop`, so that an ordered scan needs no later batch.
+    pub fn keep_times(&mut self, start: Nanos, stop: Nanos) -> bool {
+        let a = self.times.partition_point(|&t| t < start);
+        let z = self.times.partition_point(|&t| t < stop);
+        let past = z < self.times.len();
+        self.keep(a..z);
+        past
+    }
+
+    /// The batch with only the columns `wanted` (indices into `columns`, ascending, each
+    /// once), moved, not copied.
+    pub fn select(self, wanted: &[usize]) -> Batch {
+        let mut all: Vec<Option<Column>> = self.columns.into_iter().map(Some).collect();
+        let columns = wanted.iter().filter_map(|&i| all.get_mut(i).and_then(Option::take)).collect();
+        Batch { times: self.times, columns }
+    }
+
     /// Keeps only the records `rows` (indices clamped to the batch), in place.
     pub fn keep(&mut self, rows: std::ops::Range<usize>) {
         let end = rows.end.min(self.len());
@@ -135,6 +153,11 @@ mod tests {
         assert_eq!(b.times, vec![2, 3]);
         assert_eq!(b.columns[0], Column::Double { width: 2, values: vec![2.0, 3.0, 4.0, 5.0] });
         assert_eq!(b.columns[1], Column::Text { width: 1, len: 2, bytes: b"bbcc".to_vec() });
+        assert!(!b.clone().keep_times(0, 10));
+        let mut c = b.clone();
+        assert!(c.keep_times(3, 3) && c.is_empty(), "a record at stop ends an ordered scan");
+        let picked = b.clone().select(&[1]);
+        assert_eq!(picked.columns, vec![Column::Text { width: 1, len: 2, bytes: b"bbcc".to_vec() }]);
         b.keep(5..9);
         assert!(b.is_empty() && b.columns[0].rows() == 0);
     }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hapi_core::decode::CsvDecoder;
 use hapi_core::info::DatasetInfo;
-use hapi_core::{Batch, Column, Nanos};
+use hapi_core::{Batch, Nanos};
 use hapi_source::{Batches, BlockingSource, Count, ErrorKind, Extent, Scan, ScanRequest, SourceError};
 
 pub use template::{Period, Template};
@@ -237,17 +237,13 @@ impl FileScan {
                 continue;
             };
             self.after = batch.times.last().copied().or(self.after);
-            let (start, stop) = (self.request.start, self.request.stop);
-            let a = batch.times.partition_point(|&t| t < start);
-            let z = batch.times.partition_point(|&t| t < stop);
-            if z < batch.times.len() {
+            if batch.keep_times(self.request.start, self.request.stop) {
                 self.done = true;
             }
-            batch.keep(a..z);
             if batch.is_empty() {
                 continue;
             }
-            return Ok(Some(select(batch, &self.request.columns)));
+            return Ok(Some(batch.select(&self.request.columns)));
         }
     }
 }
@@ -262,13 +258,6 @@ impl Iterator for FileScan {
         }
         next.transpose()
     }
-}
-
-/// The columns `wanted` (ascending indices) of a batch holding all of them.
-fn select(batch: Batch, wanted: &[usize]) -> Batch {
-    let mut all: Vec<Option<Column>> = batch.columns.into_iter().map(Some).collect();
-    let columns = wanted.iter().filter_map(|&i| all.get_mut(i).and_then(Option::take)).collect();
-    Batch { times: batch.times, columns }
 }
 
 /// One granule file being decoded.
