@@ -1,4 +1,5 @@
-//! HAPI csv records into batches, for `hapi-server ingest`.
+//! HAPI csv records into batches, for `hapi-server ingest` and the sources that read
+//! csv; [`BinaryDecoder`] does the same for HAPI binary.
 //!
 //! The input is what a HAPI server sends as csv (REQ-170..175): one record per line, the
 //! primary time first, arrays unrolled, RFC 4180 quoting. A `#` header (`include=header`)
@@ -48,11 +49,7 @@ pub struct CsvDecoder<'a> {
     info: Cow<'a, DatasetInfo>,
     /// Fields per record: the time plus every element of the other parameters.
     fields: usize,
-    /// The time every next record must exceed.
-    last: Option<Nanos>,
-    /// Whether `last` is the stored time given to `new` rather than a decoded record's.
-    last_is_stored: bool,
-    resolution: Nanos,
+    times: TimeCheck,
     /// A record was seen, so `#` lines are no longer header lines.
     started: bool,
     /// The first blank line after a record: fine at the end, an error before another record.
@@ -64,9 +61,6 @@ pub struct CsvDecoder<'a> {
     spans: Vec<(usize, usize)>,
     /// The fields are in `buf`, not in the line.
     in_buf: bool,
-    /// The previous time up to its last `:` and its value at second 0 of that minute:
-    /// the next time of the same minute then costs a few digits, not a full parse.
-    minute: (String, Nanos),
 }
 
 impl CsvDecoder<'_> {
@@ -84,9 +78,7 @@ impl CsvDecoder<'_> {
     fn with(info: Cow<'_, DatasetInfo>, after: Option<Nanos>) -> CsvDecoder<'_> {
         CsvDecoder {
             fields: 1 + info.parameters.iter().skip(1).map(Parameter::width).sum::<usize>(),
-            last: after,
-            last_is_stored: after.is_some(),
-            resolution: info.time_format.resolution().max(1),
+            times: TimeCheck::new(&info, after),
             started: false,
             blank: None,
             batch: empty_batch(&info),
@@ -94,7 +86,6 @@ impl CsvDecoder<'_> {
             buf: Vec::new(),
             spans: Vec::new(),
             in_buf: false,
-            minute: (String::new(), 0),
         }
     }
 
@@ -154,8 +145,7 @@ impl CsvDecoder<'_> {
         match record {
             Ok(t) => {
                 self.batch.times.push(t);
-                self.last = Some(t);
-                self.last_is_stored = false;
+                self.times.accept(t);
                 Ok(())
             }
             Err((field, message)) => {
@@ -241,7 +231,7 @@ impl CsvDecoder<'_> {
     /// returns the time, or the 0-based field at fault and why.
     fn record(&mut self, fields: &str) -> Result<Nanos, (usize, String)> {
         let (a, b) = self.spans[0];
-        let t = self.time(&fields[a..b]).map_err(|m| (0, m))?;
+        let t = self.times.check(&fields[a..b]).map_err(|m| (0, m))?;
         let mut f = 1;
         for (p, column) in self.info.parameters[1..].iter().zip(&mut self.batch.columns) {
             for _ in 0..p.width() {
@@ -249,54 +239,6 @@ impl CsvDecoder<'_> {
                 value(p, &fields[a..b], column).map_err(|m| (f, m))?;
                 f += 1;
             }
-        }
-        Ok(t)
-    }
-
-    /// The time of a field of the same minute as the previous record's, if it is one:
-    /// the same text up to the last `:`, then `SS`, an optional fraction and `Z`.
-    fn same_minute(&self, text: &str) -> Option<Nanos> {
-        let (prefix, base) = (&self.minute.0, self.minute.1);
-        let rest = text.strip_prefix(prefix.as_str()).filter(|_| !prefix.is_empty())?;
-        second_of_minute(rest).map(|s| base + s)
-    }
-
-    fn time(&mut self, field: &str) -> Result<Nanos, String> {
-        // Spaces around numbers and times are tolerated (the spec's own examples have
-        // them); strings keep theirs.
-        let text = field.trim_ascii();
-        let raw = text.as_bytes();
-        let t = match self.same_minute(text) {
-            Some(t) => t,
-            None => {
-                let t = time::parse(text).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
-                // A valid time that ends in `:SS[.f]Z` has its minute before the last `:`.
-                if let Some(colon) = text.rfind(':')
-                    && let Some(s) = second_of_minute(&text[colon + 1..])
-                {
-                    self.minute.0.clear();
-                    self.minute.0.push_str(&text[..=colon]);
-                    self.minute.1 = t - s;
-                }
-                t
-            }
-        };
-        if t == Nanos::MIN || t == Nanos::MAX {
-            return Err(format!("time outside 1677-09-21..2262-04-11: {}", shown(raw)));
-        }
-        if t.rem_euclid(self.resolution) != 0 {
-            return Err(format!(
-                "time {text} is finer than the dataset's {}-character times resolve ({}): output would repeat or reorder times",
-                self.info.time_format.len,
-                describe(self.resolution)
-            ));
-        }
-        if let Some(last) = self.last
-            && t <= last
-        {
-            let last = time::format_string(last, self.info.time_format);
-            let what = if self.last_is_stored { "the last stored time" } else { "the previous record" };
-            return Err(format!("time {text} is not after {what} ({last}); times must increase strictly"));
         }
         Ok(t)
     }
@@ -326,6 +268,87 @@ impl CsvDecoder<'_> {
             first += w;
         }
         format!("field {}", f + 1)
+    }
+}
+
+/// The checks every primary time passes, in csv and binary alike: a HAPI time, inside
+/// the range of [`Nanos`], exact in the dataset's time format, after the one before.
+#[derive(Debug)]
+struct TimeCheck {
+    /// The time every next record must exceed.
+    last: Option<Nanos>,
+    /// Whether `last` is the stored time given to `new` rather than a decoded record's.
+    last_is_stored: bool,
+    resolution: Nanos,
+    format: time::TimeFormat,
+    /// The previous time up to its last `:` and its value at second 0 of that minute:
+    /// the next time of the same minute then costs a few digits, not a full parse.
+    minute: (String, Nanos),
+}
+
+impl TimeCheck {
+    fn new(info: &DatasetInfo, after: Option<Nanos>) -> TimeCheck {
+        TimeCheck {
+            last: after,
+            last_is_stored: after.is_some(),
+            resolution: info.time_format.resolution().max(1),
+            format: info.time_format,
+            minute: (String::new(), 0),
+        }
+    }
+
+    /// The time of a field of the same minute as the previous record's, if it is one:
+    /// the same text up to the last `:`, then `SS`, an optional fraction and `Z`.
+    fn same_minute(&self, text: &str) -> Option<Nanos> {
+        let (prefix, base) = (&self.minute.0, self.minute.1);
+        let rest = text.strip_prefix(prefix.as_str()).filter(|_| !prefix.is_empty())?;
+        second_of_minute(rest).map(|s| base + s)
+    }
+
+    /// The time of `field`, checked; [`accept`](TimeCheck::accept) it once its record is whole.
+    fn check(&mut self, field: &str) -> Result<Nanos, String> {
+        // Spaces around numbers and times are tolerated (the spec's own examples have
+        // them); strings keep theirs.
+        let text = field.trim_ascii();
+        let raw = text.as_bytes();
+        let t = match self.same_minute(text) {
+            Some(t) => t,
+            None => {
+                let t = time::parse(text).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
+                // A valid time that ends in `:SS[.f]Z` has its minute before the last `:`.
+                if let Some(colon) = text.rfind(':')
+                    && let Some(s) = second_of_minute(&text[colon + 1..])
+                {
+                    self.minute.0.clear();
+                    self.minute.0.push_str(&text[..=colon]);
+                    self.minute.1 = t - s;
+                }
+                t
+            }
+        };
+        if t == Nanos::MIN || t == Nanos::MAX {
+            return Err(format!("time outside 1677-09-21..2262-04-11: {}", shown(raw)));
+        }
+        if t.rem_euclid(self.resolution) != 0 {
+            return Err(format!(
+                "time {text} is finer than the dataset's {}-character times resolve ({}): output would repeat or reorder times",
+                self.format.len,
+                describe(self.resolution)
+            ));
+        }
+        if let Some(last) = self.last
+            && t <= last
+        {
+            let last = time::format_string(last, self.format);
+            let what = if self.last_is_stored { "the last stored time" } else { "the previous record" };
+            return Err(format!("time {text} is not after {what} ({last}); times must increase strictly"));
+        }
+        Ok(t)
+    }
+
+    fn accept(&mut self, t: Nanos) {
+        self.last = Some(t);
+        self.last_is_stored = false;
     }
 }
 
@@ -450,6 +473,9 @@ fn describe(resolution: Nanos) -> String {
     let (unit, name) = UNITS.iter().find(|(u, _)| resolution % u == 0).copied().unwrap_or((1, "ns"));
     format!("{} {name}", resolution / unit)
 }
+
+mod binary;
+pub use binary::BinaryDecoder;
 
 #[cfg(test)]
 mod tests;

@@ -320,3 +320,63 @@ fn times_of_one_minute_decode_as_a_full_parse_does() {
         assert!(d.line(2, format!("{bad},1,1,s,{WHEN},1,2").as_bytes()).is_err(), "{bad}");
     }
 }
+
+/// Binary from the encoder, fed in pieces split anywhere, decodes to the same records.
+#[test]
+fn binary_decodes_what_the_encoder_writes_whatever_the_read_sizes() {
+    let info = enc::fixture();
+    let original = enc::fixture_batch(&enc::fixture_rows());
+    let selection = enc::all_params(&info);
+    let wire = enc::encode(Format::Binary, &info, &selection, std::slice::from_ref(&original), false);
+    for step in [1, 3, 7, wire.len()] {
+        let mut d = BinaryDecoder::new(&info);
+        assert_eq!(wire.len() % d.record_len(), 0);
+        for piece in wire.chunks(step) {
+            d.push(piece).expect("decodes");
+        }
+        d.finish().expect("ends on a record");
+        let decoded = d.take_batch();
+        assert_eq!(decoded.len(), original.len(), "read {step} bytes at a time");
+        let again = enc::encode(Format::Binary, &info, &selection, &[decoded], false);
+        assert!(again == wire, "read {step} bytes at a time: the records differ");
+    }
+}
+
+#[test]
+fn binary_refuses_a_cut_record_unordered_times_and_bad_text() {
+    let info = info();
+    let rows: Vec<String> = (1..=3).map(good).collect();
+    let mut d = CsvDecoder::new(&info, None);
+    feed(&mut d, &rows.join("\n")).expect("decodes");
+    let batch = d.take_batch();
+    let selection: Vec<usize> = (0..info.parameters.len()).collect();
+    let wire = enc::encode(Format::Binary, &info, &selection, std::slice::from_ref(&batch), false);
+    let n = wire.len() / 3;
+
+    let mut d = BinaryDecoder::new(&info);
+    d.push(&wire[..wire.len() - 5]).expect("whole records decode");
+    assert_eq!(d.rows(), 2);
+    let e = d.finish().expect_err("a cut record is an error");
+    assert!(e.contains("ends inside record 3"), "{e}");
+
+    // Record 2 sent twice: its time does not increase.
+    let mut twice = wire[..2 * n].to_vec();
+    twice.extend_from_slice(&wire[n..2 * n]);
+    let e = BinaryDecoder::new(&info).push(&twice).expect_err("times must increase");
+    assert!(e.starts_with("record 3 (Time)") && e.contains("not after the previous record"), "{e}");
+
+    // The string `s` (after the time, x and n) is not UTF-8 in record 1.
+    let mut bad = wire.clone();
+    bad[24 + 8 + 4] = 0xFF;
+    let mut d = BinaryDecoder::new(&info);
+    let e = d.push(&bad).expect_err("text must be UTF-8");
+    assert_eq!(e, "record 1 (s): text is not valid UTF-8");
+    assert_eq!(d.rows(), 0);
+    assert!(d.take_batch().columns.iter().all(|c| c.rows() == 0), "nothing of the refused record is kept");
+
+    // A time that is not a time.
+    let mut bad = wire.clone();
+    bad[..4].copy_from_slice(b"abcd");
+    let e = BinaryDecoder::new(&info).push(&bad).expect_err("not a time");
+    assert!(e.starts_with("record 1 (Time): not a HAPI time"), "{e}");
+}

@@ -1,0 +1,158 @@
+//! HAPI binary records into batches, for sources that read another HAPI server.
+//!
+//! The wire form (REQ-180..183) has no separators: each record is the primary time as
+//! fixed-length ASCII, then every element of every parameter in order, doubles and
+//! integers little-endian, texts as `length` bytes of UTF-8 padded with NUL. Records
+//! may arrive split anywhere across reads; the rest of a record waits for the next.
+//! The times pass the csv decoder's checks, so a source cannot hand on a record the
+//! encoders would write wrongly.
+
+use super::{TimeCheck, empty_batch, shown};
+use crate::batch::{Batch, Column};
+use crate::info::DatasetInfo;
+
+/// Turns a HAPI binary stream of `info`'s parameters (the time first) into batches.
+#[derive(Debug)]
+pub struct BinaryDecoder {
+    /// Bytes of the primary time.
+    time_len: usize,
+    /// Bytes of one record.
+    record: usize,
+    /// The start of a record the last push ended inside.
+    pending: Vec<u8>,
+    times: TimeCheck,
+    /// Records decoded so far, for messages.
+    decoded: usize,
+    names: Vec<String>,
+    template: Batch,
+    batch: Batch,
+}
+
+impl BinaryDecoder {
+    /// A decoder for records of all of `info`'s parameters, in its order.
+    pub fn new(info: &DatasetInfo) -> BinaryDecoder {
+        let time_len = info.time_format.len;
+        let template = empty_batch(info);
+        let record = time_len
+            + template
+                .columns
+                .iter()
+                .map(|c| match c {
+                    Column::Double { width, .. } => 8 * width,
+                    Column::Integer { width, .. } => 4 * width,
+                    Column::Text { width, len, .. } => width * len,
+                })
+                .sum::<usize>();
+        BinaryDecoder {
+            time_len,
+            record,
+            pending: Vec::new(),
+            times: TimeCheck::new(info, None),
+            decoded: 0,
+            names: info.parameters.iter().map(|p| p.name.clone()).collect(),
+            batch: template.clone(),
+            template,
+        }
+    }
+
+    /// Bytes of one record.
+    pub fn record_len(&self) -> usize {
+        self.record
+    }
+
+    /// Decodes every whole record of `bytes` (after what an earlier push left over).
+    /// The error names the record (from 1) and the parameter at fault.
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<(), String> {
+        if !self.pending.is_empty() {
+            let need = self.record - self.pending.len();
+            let take = need.min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.pending.len() < self.record {
+                return Ok(());
+            }
+            let record = std::mem::take(&mut self.pending);
+            self.decode(&record)?;
+        }
+        let mut records = bytes.chunks_exact(self.record);
+        for r in &mut records {
+            self.decode(r)?;
+        }
+        self.pending.extend_from_slice(records.remainder());
+        Ok(())
+    }
+
+    /// Checks that the stream ended on a record boundary.
+    pub fn finish(&self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "the stream ends inside record {}: {} of its {} bytes",
+            self.decoded + 1,
+            self.pending.len(),
+            self.record
+        ))
+    }
+
+    /// Records buffered now.
+    pub fn rows(&self) -> usize {
+        self.batch.times.len()
+    }
+
+    /// Hands over the buffered records; the ordering check carries on across batches.
+    pub fn take_batch(&mut self) -> Batch {
+        std::mem::replace(&mut self.batch, self.template.clone())
+    }
+
+    fn decode(&mut self, r: &[u8]) -> Result<(), String> {
+        let number = self.decoded + 1;
+        let fail = |name: &str, what: String| format!("record {number} ({name}): {what}");
+        let (time, mut rest) = r.split_at(self.time_len);
+        let text = std::str::from_utf8(time.strip_suffix(&[0]).unwrap_or(time))
+            .map_err(|_| fail(&self.names[0], format!("time is not ASCII: {}", shown(time))))?;
+        let t = self.times.check(text.trim_end_matches('\0')).map_err(|m| fail(&self.names[0], m))?;
+        let rows = self.batch.times.len();
+        let mut bad = None;
+        'columns: for (i, column) in self.batch.columns.iter_mut().enumerate() {
+            match column {
+                Column::Double { width, values } => {
+                    let (v, tail) = rest.split_at(8 * *width);
+                    values.extend(
+                        v.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+                    );
+                    rest = tail;
+                }
+                Column::Integer { width, values } => {
+                    let (v, tail) = rest.split_at(4 * *width);
+                    values.extend(
+                        v.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes"))),
+                    );
+                    rest = tail;
+                }
+                Column::Text { width, len, bytes } => {
+                    let (v, tail) = rest.split_at(*width * *len);
+                    for element in v.chunks_exact((*len).max(1)).take(*width) {
+                        let end = element.iter().position(|&b| b == 0).unwrap_or(element.len());
+                        if std::str::from_utf8(&element[..end]).is_err() {
+                            bad = Some(i + 1);
+                            break 'columns;
+                        }
+                        // Whatever follows the first NUL is padding: kept as NUL.
+                        bytes.extend_from_slice(&element[..end]);
+                        bytes.resize(bytes.len() + element.len() - end, 0);
+                    }
+                    rest = tail;
+                }
+            }
+        }
+        if let Some(p) = bad {
+            super::truncate(&mut self.batch, rows);
+            return Err(fail(&self.names[p], "text is not valid UTF-8".to_owned()));
+        }
+        self.batch.times.push(t);
+        self.times.accept(t);
+        self.decoded += 1;
+        Ok(())
+    }
+}
