@@ -61,8 +61,7 @@ impl App {
         sources: HashMap<String, Arc<dyn Source>>,
     ) -> Result<App> {
         let access = Access::build(&config.auth, &config.path_prefix, &config.data_dir).await?;
-        let state =
-            AppState::new(config, store, &sources, Arc::new(access)).await.context("opening the datasets")?;
+        let state = open_datasets(config, store, &sources, access).await?;
         Ok(App { state: Arc::new(state), fixed: Fixed::of(config), given: Arc::new(sources) })
     }
 
@@ -78,9 +77,7 @@ impl App {
             );
         }
         let access = Access::build(&config.auth, &config.path_prefix, &config.data_dir).await?;
-        let mut state = AppState::new(config, self.state.store.clone(), &self.given, Arc::new(access))
-            .await
-            .context("opening the datasets")?;
+        let mut state = open_datasets(config, self.state.store.clone(), &self.given, access).await?;
         state.streams = self.state.streams.clone();
         state.metrics = self.state.metrics.clone();
         Ok(App { state: Arc::new(state), fixed, given: self.given.clone() })
@@ -110,4 +107,18 @@ impl App {
     ) -> std::io::Result<()> {
         crate::serve_states(listener, reloads, shutdown).await
     }
+}
+
+/// The state with every dataset open: the upstreams' catalogs read, then each source.
+/// Sources `given` win over the configured ones.
+async fn open_datasets(
+    config: &Config,
+    store: Arc<dyn Store>,
+    given: &HashMap<String, Arc<dyn Source>>,
+    access: Access,
+) -> Result<AppState> {
+    let (config, mut sources) =
+        crate::upstreams::open(config).await.context("opening the upstream servers")?;
+    sources.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    AppState::new(&config, store, &sources, Arc::new(access)).await.context("opening the datasets")
 }

@@ -44,6 +44,9 @@ pub struct FileConfig {
     /// The datasets, in catalog order.
     #[serde(default, rename = "dataset")]
     pub datasets: Vec<DatasetConfig>,
+    /// Upstream HAPI servers.
+    #[serde(default, rename = "upstream")]
+    pub upstreams: Vec<UpstreamFileConfig>,
     /// Access control; without it the server is protected by the built-in issuer.
     #[serde(default)]
     pub auth: AuthFileConfig,
@@ -296,6 +299,33 @@ pub struct AboutConfig {
     pub extra: toml::Table,
 }
 
+/// `[[upstream]]`: another HAPI server whose datasets are served here, under our rules.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFileConfig {
+    /// What `source = { kind = "hapi", upstream = ... }` calls it.
+    pub name: String,
+    /// Its HAPI base URL, ending in `/hapi`.
+    pub url: String,
+    /// Its token endpoint; by default from its OpenID discovery document.
+    pub token_url: Option<String>,
+    /// Our client id there (client_credentials), when it needs a token.
+    pub client_id: Option<String>,
+    /// A file holding the client secret, relative to the configuration file.
+    pub client_secret_file: Option<PathBuf>,
+    /// The scope asked for with the token.
+    pub scope: Option<String>,
+    /// Seconds to wait to connect, for an answer, and between reads (default 30).
+    pub timeout: Option<u64>,
+    /// Seconds between re-reads of each dataset's dates (default 300).
+    pub refresh: Option<u64>,
+    /// Serve its whole catalog (besides any `[[dataset]]` naming it).
+    #[serde(default)]
+    pub catalog: bool,
+    /// Put before the upstream's ids of a whole catalog, e.g. `"swe/"`.
+    pub id_prefix: Option<String>,
+}
+
 /// `[limits]` and `[dataset.limits]`.
 #[derive(Debug, Deserialize, Default, Clone, Copy)]
 #[serde(deny_unknown_fields)]
@@ -352,6 +382,13 @@ pub enum SourceConfig {
         /// Runs at once (default 4).
         max_running: Option<u64>,
     },
+    /// A dataset of an `[[upstream]]` HAPI server.
+    Hapi {
+        /// The `name` of the `[[upstream]]`.
+        upstream: String,
+        /// Its id there (default: the same id).
+        dataset: Option<String>,
+    },
 }
 
 /// Where a dataset's records are read, checked.
@@ -363,6 +400,45 @@ pub enum SourceSpec {
     Files(hapi_files::FilesConfig),
     /// A reader program.
     Command(hapi_command::CommandConfig),
+    /// A dataset of upstream `upstream` (an index into [`Config::upstreams`]) called
+    /// `dataset` there.
+    Hapi {
+        /// Index into [`Config::upstreams`].
+        upstream: usize,
+        /// The id upstream.
+        dataset: String,
+    },
+}
+
+/// One `[[upstream]]`, checked.
+#[derive(Debug, Clone)]
+pub struct UpstreamSpec {
+    /// Its `name`.
+    pub name: String,
+    /// How to reach it.
+    pub config: hapi_upstream::UpstreamConfig,
+    /// `Some(prefix)`: serve its whole catalog, ids prefixed.
+    pub catalog: Option<String>,
+    /// The server limits, for the datasets of a whole catalog.
+    pub limits: Limits,
+}
+
+/// A `[[dataset]]` of an upstream whose info comes from there: resolved when the
+/// server opens its datasets.
+#[derive(Debug, Clone)]
+pub struct PendingDataset {
+    /// Its place in the catalog: the number of datasets of [`Config::datasets`] before it.
+    pub position: usize,
+    /// Our id.
+    pub id: String,
+    /// Catalog title, if configured.
+    pub title: Option<String>,
+    /// Effective limits.
+    pub limits: Limits,
+    /// Index into [`Config::upstreams`].
+    pub upstream: usize,
+    /// The id upstream.
+    pub dataset: String,
 }
 
 /// Values from the environment and the command line, highest precedence last.
@@ -415,8 +491,12 @@ pub struct Config {
     pub path_prefix: String,
     /// The `/about` object without HAPI and status.
     pub about: Map<String, Value>,
-    /// Datasets in catalog order.
+    /// Datasets in catalog order (without those of `pending`).
     pub datasets: Vec<DatasetSpec>,
+    /// Upstream HAPI servers.
+    pub upstreams: Vec<UpstreamSpec>,
+    /// Upstream datasets whose info is read from the upstream (`crate::upstreams`).
+    pub pending: Vec<PendingDataset>,
     /// Access control, checked.
     pub auth: AuthSettings,
     /// Connection and stream limits.
@@ -621,19 +701,35 @@ pub fn from_file(file: FileConfig, base: &Path, overrides: &Overrides) -> Result
     };
     check_limits(&server_limits, "[limits]")?;
 
-    if file.datasets.is_empty() {
+    if file.datasets.is_empty() && !file.upstreams.iter().any(|u| u.catalog) {
         bail!("configuration has no [[dataset]]: a HAPI catalog needs at least one");
+    }
+    let mut errors = Vec::new();
+    let mut upstreams = Vec::with_capacity(file.upstreams.len());
+    for u in file.upstreams {
+        if upstreams.iter().any(|s: &UpstreamSpec| s.name == u.name) {
+            errors.push(format!("upstream {:?}: name is used twice", u.name));
+            continue;
+        }
+        match upstream(u, base, server_limits) {
+            Ok(spec) => upstreams.push(spec),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
     }
     let mut seen = HashSet::new();
     let mut datasets = Vec::with_capacity(file.datasets.len());
-    let mut errors = Vec::new();
+    let mut pending = Vec::new();
     for d in file.datasets {
         if !seen.insert(d.id.clone()) {
             errors.push(format!("dataset {:?}: id is used twice", d.id));
             continue;
         }
-        match dataset(d, base, server_limits) {
-            Ok(spec) => datasets.push(spec),
+        match dataset(d, base, server_limits, &upstreams) {
+            Ok(Checked::Spec(spec)) => datasets.push(*spec),
+            Ok(Checked::Pending(mut p)) => {
+                p.position = datasets.len();
+                pending.push(p);
+            }
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
@@ -648,13 +744,88 @@ pub fn from_file(file: FileConfig, base: &Path, overrides: &Overrides) -> Result
         server.log_format = f;
     }
     let metrics = metrics_settings(&file.server)?;
-    Ok(Config { listen, data_dir, path_prefix, about, datasets, auth, server, metrics })
+    Ok(Config { listen, data_dir, path_prefix, about, datasets, upstreams, pending, auth, server, metrics })
 }
 
-fn dataset(d: DatasetConfig, base: &Path, server: Limits) -> Result<DatasetSpec> {
+/// A `[[dataset]]`, checked: ready, or waiting for its info from an upstream.
+enum Checked {
+    Spec(Box<DatasetSpec>),
+    Pending(PendingDataset),
+}
+
+fn upstream(u: UpstreamFileConfig, base: &Path, limits: Limits) -> Result<UpstreamSpec> {
+    let what = format!("upstream {:?}", u.name);
+    let url = u.url.trim_end_matches('/').to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!("{what}: url {url:?} is not an http(s) URL");
+    }
+    let timeout = u.timeout.unwrap_or(30);
+    in_range(&what, "timeout", timeout, 1, 3600, " s")?;
+    let refresh = u.refresh.unwrap_or(300);
+    in_range(&what, "refresh", refresh, 1, 86_400, " s")?;
+    let credentials = match (u.client_id, u.client_secret_file) {
+        (None, None) => None,
+        (Some(client_id), Some(file)) => {
+            let path = base.join(file);
+            let secret = std::fs::read_to_string(&path)
+                .with_context(|| format!("{what}: cannot read client_secret_file {}", path.display()))?;
+            let client_secret = secret.trim_end_matches(['\n', '\r']).to_owned();
+            if client_secret.is_empty() {
+                bail!("{what}: client_secret_file {} is empty", path.display());
+            }
+            Some(hapi_upstream::Credentials {
+                token_url: u.token_url,
+                client_id,
+                client_secret,
+                scope: u.scope,
+            })
+        }
+        _ => bail!("{what}: give both client_id and client_secret_file, or neither"),
+    };
+    let config = hapi_upstream::UpstreamConfig {
+        url,
+        credentials,
+        timeout: std::time::Duration::from_secs(timeout),
+        refresh: std::time::Duration::from_secs(refresh),
+    };
+    let catalog = u.catalog.then(|| u.id_prefix.unwrap_or_default());
+    Ok(UpstreamSpec { name: u.name, config, catalog, limits })
+}
+
+fn dataset(d: DatasetConfig, base: &Path, server: Limits, upstreams: &[UpstreamSpec]) -> Result<Checked> {
     let id = &d.id;
     if id.is_empty() || id.contains(',') || id.chars().any(char::is_control) {
         bail!("dataset {id:?}: id must be non-empty, without commas or control characters");
+    }
+    let limits = Limits {
+        max_elements: d.limits.max_elements.unwrap_or(server.max_elements),
+        max_bytes: d.limits.max_bytes.unwrap_or(server.max_bytes),
+    };
+    check_limits(&limits, &format!("dataset {id:?} limits"))?;
+    let remote = match &d.source {
+        Some(SourceConfig::Hapi { upstream, dataset }) => {
+            let Some(index) = upstreams.iter().position(|u| &u.name == upstream) else {
+                bail!("dataset {id:?}: no [[upstream]] is named {upstream:?}");
+            };
+            Some((index, dataset.clone().unwrap_or_else(|| id.clone())))
+        }
+        _ => None,
+    };
+    if let Some((upstream, dataset)) = &remote
+        && d.info.is_none()
+        && d.info_file.is_none()
+    {
+        if d.demo.is_some() {
+            bail!("dataset {id:?}: a demo generator fills the embedded store; drop `demo` or `source`");
+        }
+        return Ok(Checked::Pending(PendingDataset {
+            position: 0,
+            id: id.clone(),
+            title: d.title,
+            limits,
+            upstream: *upstream,
+            dataset: dataset.clone(),
+        }));
     }
     let text = match (&d.info, &d.info_file) {
         (Some(t), None) => t.clone(),
@@ -670,11 +841,6 @@ fn dataset(d: DatasetConfig, base: &Path, server: Limits) -> Result<DatasetSpec>
     let info = DatasetInfo::from_json(id, &json).map_err(|errs| {
         anyhow::anyhow!(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))
     })?;
-    let limits = Limits {
-        max_elements: d.limits.max_elements.unwrap_or(server.max_elements),
-        max_bytes: d.limits.max_bytes.unwrap_or(server.max_bytes),
-    };
-    check_limits(&limits, &format!("dataset {id:?} limits"))?;
     if let Some(g) = &d.demo
         && !DEMO_GENERATORS.contains(&g.as_str())
     {
@@ -716,8 +882,18 @@ fn dataset(d: DatasetConfig, base: &Path, server: Limits) -> Result<DatasetSpec>
                 max_running: max_running as usize,
             })
         }
+        Some(SourceConfig::Hapi { .. }) => {
+            let (upstream, dataset) = remote.expect("checked above");
+            SourceSpec::Hapi { upstream, dataset }
+        }
     };
-    Ok(DatasetSpec { title: d.title.unwrap_or_else(|| d.id.clone()), info, limits, demo: d.demo, source })
+    Ok(Checked::Spec(Box::new(DatasetSpec {
+        title: d.title.unwrap_or_else(|| d.id.clone()),
+        info,
+        limits,
+        demo: d.demo,
+        source,
+    })))
 }
 
 /// The path of an executable program: `program` itself when it names a path (relative

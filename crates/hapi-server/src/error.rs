@@ -25,6 +25,10 @@ impl ApiError {
     pub fn source(e: &hapi_source::SourceError) -> Self {
         let status = match e.kind() {
             hapi_source::ErrorKind::Upstream => HapiStatus::Upstream,
+            // Only a client error passes through; the upstream's own message stays in the log.
+            hapi_source::ErrorKind::Refused(code) => HapiStatus::from_code(code)
+                .filter(|s| (1400..1500).contains(&s.code()))
+                .unwrap_or(HapiStatus::Upstream),
             _ => HapiStatus::Internal,
         };
         tracing::error!(code = status.code(), kind = ?e.kind(), error = %e, "request failed");

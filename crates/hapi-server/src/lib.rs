@@ -23,6 +23,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod streams;
+mod upstreams;
 pub mod urls;
 
 use std::future::Future;

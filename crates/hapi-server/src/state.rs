@@ -153,6 +153,13 @@ impl AppState {
                 (None, SourceSpec::Command(command)) => {
                     Arc::new(hapi_command::CommandSource::new(spec.info.clone(), command.clone()))
                 }
+                // `crate::upstreams` opens them, with the upstream they share.
+                (None, SourceSpec::Hapi { .. }) => {
+                    return Err(SourceError::msg(
+                        ErrorKind::Internal,
+                        format!("dataset {id:?}: its upstream was not opened"),
+                    ));
+                }
             };
             let extent = source.extent().await?;
             index.insert(id.clone(), datasets.len());

@@ -184,7 +184,8 @@ impl<S: BlockingSource> Source for Blocking<S> {
 }
 
 /// What a failure means to the server, whatever the source: it picks the HAPI code
-/// (1501 for [`ErrorKind::Upstream`], 1500 otherwise), the log level and whether to retry.
+/// (1501 for [`ErrorKind::Upstream`], the upstream's own for [`ErrorKind::Refused`],
+/// 1500 otherwise), the log level and whether to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The dataset, column or file is not there (a configuration or server bug).
@@ -194,6 +195,9 @@ pub enum ErrorKind {
     Corrupt,
     /// An upstream server or a reader program failed (HAPI 1501).
     Upstream,
+    /// An upstream HAPI server refused the request with this code (1400-1499), which
+    /// the client is given in turn: its request was wrong there too.
+    Refused(u16),
     /// The source cannot be read now (file, disk, permissions, connection).
     Unavailable,
     /// An operation waited too long.

@@ -161,6 +161,8 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
     /// Granule files the server reads, if any.
     pub _archive: Option<tempfile::TempDir>,
+    /// The server this one re-serves, if any.
+    pub _upstream: Option<Box<TestServer>>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -186,8 +188,9 @@ impl TestServer {
         Self::launch(config, data, wrap, |_| None, dir).await
     }
 
-    /// The fixture three times: from the embedded store, from daily csv files (ds1 plain,
-    /// the every-kind dataset gzip-compressed), and behind a source that cannot count.
+    /// The fixture four times: from the embedded store, from daily csv files (ds1 plain,
+    /// the every-kind dataset gzip-compressed), behind a source that cannot count, and
+    /// re-served from an upstream server of our own.
     pub async fn each_source() -> Vec<(&'static str, TestServer)> {
         let archive = tempfile::tempdir().unwrap();
         let (ds1, kinds) = (archive.path().join("ds1"), archive.path().join("kinds"));
@@ -209,7 +212,42 @@ impl TestServer {
         let opaque =
             TestServer::with_sources(CONFIG, &data, |s| Arc::new(hapi_source::testing::Opaque::hiding(s)))
                 .await;
-        vec![("embedded", TestServer::fixture().await), ("files", files), ("uncounted", opaque)]
+        let upstream = TestServer::reserving(TestServer::fixture().await, CONFIG).await;
+        vec![
+            ("embedded", TestServer::fixture().await),
+            ("files", files),
+            ("uncounted", opaque),
+            ("upstream", upstream),
+        ]
+    }
+
+    /// A server whose datasets are those of `config_text`, each read from the same
+    /// dataset of `upstream`, with the info the upstream gives.
+    pub async fn reserving(upstream: TestServer, config_text: &str) -> TestServer {
+        let mut config = String::new();
+        let (mut in_dataset, mut in_info) = (false, false);
+        for line in config_text.lines() {
+            // The info is a multi-line literal string: `info = '''...` to `...'''`.
+            if let Some(rest) = line.strip_prefix("info = '''") {
+                in_info = !rest.ends_with("'''");
+                continue;
+            }
+            if in_info {
+                in_info = !line.ends_with("'''");
+                continue;
+            }
+            config.push_str(line);
+            config.push('\n');
+            if line.starts_with('[') {
+                in_dataset = line == "[[dataset]]";
+            } else if in_dataset && line.starts_with("id = ") {
+                config.push_str("source = { kind = \"hapi\", upstream = \"up\" }\n");
+            }
+        }
+        config.push_str(&format!("\n[[upstream]]\nname = \"up\"\nurl = \"{}\"\n", upstream.url("/hapi")));
+        let mut server = TestServer::start(&config, &[], None).await;
+        server._upstream = Some(Box::new(upstream));
+        server
     }
 
     /// [`start`](Self::start) with every dataset read through the source `source` makes
@@ -256,7 +294,7 @@ impl TestServer {
             .await
             .unwrap();
         });
-        TestServer { addr, state, store, _dir: dir, _archive: None, shutdown: Some(tx) }
+        TestServer { addr, state, store, _dir: dir, _archive: None, _upstream: None, shutdown: Some(tx) }
     }
 
     /// The built-in issuer (servers of mode `builtin` only).
