@@ -32,7 +32,7 @@ pub fn local_info(raw: &Value) -> Value {
     let mut v = raw.clone();
     if let Some(m) = v.as_object_mut() {
         for k in OURS {
-            m.remove(k);
+            m.shift_remove(k);
         }
     }
     v

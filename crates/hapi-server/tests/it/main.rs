@@ -22,4 +22,5 @@ mod sources;
 mod spec_table;
 mod streaming;
 mod support;
+mod upstream;
 mod view;
