@@ -721,6 +721,58 @@ async fn files_rows(bin: &Path, work: &Path) -> Result<Vec<(String, String, Stri
         format!("{:.2} ms (the program alone: {:.2} ms; medians of 50)", median(ttfb), median(alone)),
         "within 5 ms of the program's own run".into(),
     ));
+    rows.extend(upstream_rows(bin, work, &s.addr, range).await?);
+    Ok(rows)
+}
+
+/// The store's year re-served by a second server (`kind = "hapi"`) from the first one,
+/// against the first one's own answer, both on loopback.
+async fn upstream_rows(
+    bin: &Path,
+    work: &Path,
+    upstream: &str,
+    range: &str,
+) -> Result<Vec<(String, String, String)>> {
+    let config = work.join("proxy.toml");
+    let data_dir = work.join("proxy-data");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data_dir:?}\n[auth]\nmode = \"open\"\n[[dataset]]\nid = \"store\"\nsource = {{ kind = \"hapi\", upstream = \"up\" }}\n[[upstream]]\nname = \"up\"\nurl = \"http://{upstream}/hapi\"\n"
+        ),
+    )?;
+    let unlimited = [("HAPI_MAX_ELEMENTS", "100000000000"), ("HAPI_MAX_BYTES", "1000000000000")];
+    let proxy = start(bin, &["--config", config.to_str().context("path")?], &unlimited, 18_086)?;
+    wait_ready(&proxy.addr, Duration::from_secs(30)).await?;
+    let mut rows = Vec::new();
+    for (label, suffix) in [("csv", ""), ("binary", "&format=binary")] {
+        let pq = format!("/hapi/data?dataset=store&{range}{suffix}");
+        let mut rates = [0.0; 2];
+        for (rate, addr) in rates.iter_mut().zip([upstream, proxy.addr.as_str()]) {
+            let mut secs = Vec::new();
+            let mut bytes = 0;
+            for _ in 0..3 {
+                let (n, t, _) = download(addr, &pq, "").await?;
+                bytes = n;
+                secs.push(t);
+            }
+            *rate = bytes as f64 / 1e6 / median(secs);
+        }
+        let [direct, through] = rates;
+        rows.push((
+            format!("/data {label} of the year re-served from an upstream HAPI server (ours, loopback)"),
+            format!(
+                "{through:.0} MB/s ({:.0}% of the upstream's own {direct:.0} MB/s)",
+                100.0 * through / direct
+            ),
+            "≥ 80% of the upstream".into(),
+        ));
+    }
+    rows.push((
+        "peak RSS of the re-serving server after those six year-long responses".into(),
+        format!("{:.0} MB", vm_hwm_kb(proxy.child.id())? as f64 / 1024.0),
+        "flat in response size".into(),
+    ));
     Ok(rows)
 }
 

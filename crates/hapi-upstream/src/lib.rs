@@ -87,12 +87,12 @@ pub struct Upstream {
     token: Mutex<Option<(String, Instant)>>,
 }
 
-/// An answer of the upstream that is not a success.
+/// What the upstream answered a GET.
 #[derive(Debug)]
 pub(crate) enum Answer {
     /// Status 2xx.
     Ok(reqwest::Response),
-    /// A HAPI error: its code and message (from the JSON body, else from the status).
+    /// A HAPI client error (14xx) or 1201 sent with an error status: code and message.
     Hapi(u16, String),
 }
 
@@ -199,7 +199,10 @@ impl Upstream {
                 hapi.and_then(|s| s.get("code")).and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok());
             let message = hapi.and_then(|s| s.get("message")).and_then(Value::as_str).unwrap_or("");
             return match code {
-                Some(code) if (1400..1500).contains(&code) => Ok(Answer::Hapi(code, message.to_owned())),
+                // 1201 with an error status (some servers send 404): no records, not a failure.
+                Some(code) if code == 1201 || (1400..1500).contains(&code) => {
+                    Ok(Answer::Hapi(code, message.to_owned()))
+                }
                 _ => Err(self.failed(format!("/{path} answered HTTP {status} {message}"))),
             };
         }

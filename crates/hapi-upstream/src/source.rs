@@ -296,6 +296,12 @@ impl Run {
                     self.pieces += 1;
                     return Ok(());
                 }
+                Ok(Answer::Hapi(1201, _)) => {
+                    self.body = None;
+                    self.next = end;
+                    self.pieces += 1;
+                    return Ok(());
+                }
                 Ok(Answer::Hapi(1408, _)) if halvings < MAX_HALVINGS && self.span > 1 => {
                     halvings += 1;
                     self.span = (self.span / 2).max(1);

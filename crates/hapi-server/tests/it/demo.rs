@@ -188,3 +188,21 @@ async fn demo_state_is_consistent() {
     let store: &Arc<dyn Store> = &s.store;
     assert!(store.extent(NGRM).unwrap().is_some());
 }
+
+/// The demo's whole catalog re-served by a second server (`kind = "hapi"`, `catalog =
+/// true`) passes the same sequence.
+#[tokio::test]
+async fn verifier_sequence_through_a_server_reserving_the_demo() {
+    let upstream = server().await;
+    let config = format!(
+        "[auth]\nmode = \"open\"\n\n[[upstream]]\nname = \"demo\"\nurl = \"{}\"\ncatalog = true\n",
+        upstream.url("/hapi")
+    );
+    let proxy = TestServer::start(&config, &[], None).await;
+    let (_, theirs) = upstream.json("/hapi/catalog").await;
+    let (_, ours) = proxy.json("/hapi/catalog").await;
+    assert_eq!(ours["catalog"], theirs["catalog"], "the same ids and titles");
+    for item in ours["catalog"].as_array().unwrap() {
+        verify_dataset(&proxy, item["id"].as_str().unwrap()).await;
+    }
+}

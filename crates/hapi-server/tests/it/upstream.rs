@@ -325,6 +325,18 @@ async fn upstream_failures_are_1501_and_its_refusals_keep_their_code() {
             },
             1402,
         ),
+        (
+            "no records as a 404 with 1201",
+            Faults {
+                replace: Some((
+                    404,
+                    "application/json",
+                    "{\"HAPI\":\"3.3\",\"status\":{\"code\":1201,\"message\":\"OK - no data\"}}",
+                )),
+                ..Default::default()
+            },
+            1201,
+        ),
     ];
     for (what, faults, want) in cases {
         let (url, _front) = front(&upstream, faults).await;
@@ -333,6 +345,7 @@ async fn upstream_failures_are_1501_and_its_refusals_keep_their_code() {
         let status = r.status().as_u16();
         let bytes = r.bytes().await;
         match bytes {
+            Ok(b) if want == 1201 => assert_eq!((status, b.len()), (200, 0), "{what}"),
             // Refused before the first byte: a HAPI error document.
             Ok(b) if status != 200 => {
                 let v: Value = serde_json::from_slice(&b)
