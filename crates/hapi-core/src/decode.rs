@@ -298,10 +298,10 @@ impl TimeCheck {
     }
 
     /// The time of a field of the same minute as the previous record's, if it is one:
-    /// the same text up to the last `:`, then `SS`, an optional fraction and `Z`.
-    fn same_minute(&self, text: &str) -> Option<Nanos> {
-        let (prefix, base) = (&self.minute.0, self.minute.1);
-        let rest = text.strip_prefix(prefix.as_str()).filter(|_| !prefix.is_empty())?;
+    /// the same bytes up to the last `:`, then `SS`, an optional fraction and `Z`.
+    fn same_minute(&self, raw: &[u8]) -> Option<Nanos> {
+        let (prefix, base) = (self.minute.0.as_bytes(), self.minute.1);
+        let rest = raw.strip_prefix(prefix).filter(|_| !prefix.is_empty())?;
         second_of_minute(rest).map(|s| base + s)
     }
 
@@ -309,15 +309,21 @@ impl TimeCheck {
     fn check(&mut self, field: &str) -> Result<Nanos, String> {
         // Spaces around numbers and times are tolerated (the spec's own examples have
         // them); strings keep theirs.
-        let text = field.trim_ascii();
-        let raw = text.as_bytes();
-        let t = match self.same_minute(text) {
+        self.check_bytes(field.trim_ascii().as_bytes())
+    }
+
+    /// [`check`](TimeCheck::check) of bytes that need not be UTF-8: a time of the
+    /// previous record's minute is read without a UTF-8 check or a full parse.
+    fn check_bytes(&mut self, raw: &[u8]) -> Result<Nanos, String> {
+        let t = match self.same_minute(raw) {
             Some(t) => t,
             None => {
+                let text =
+                    std::str::from_utf8(raw).map_err(|_| format!("not a HAPI time: {}", shown(raw)))?;
                 let t = time::parse(text).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
                 // A valid time that ends in `:SS[.f]Z` has its minute before the last `:`.
                 if let Some(colon) = text.rfind(':')
-                    && let Some(s) = second_of_minute(&text[colon + 1..])
+                    && let Some(s) = second_of_minute(&raw[colon + 1..])
                 {
                     self.minute.0.clear();
                     self.minute.0.push_str(&text[..=colon]);
@@ -331,7 +337,8 @@ impl TimeCheck {
         }
         if t.rem_euclid(self.resolution) != 0 {
             return Err(format!(
-                "time {text} is finer than the dataset's {}-character times resolve ({}): output would repeat or reorder times",
+                "time {} is finer than the dataset's {}-character times resolve ({}): output would repeat or reorder times",
+                String::from_utf8_lossy(raw),
                 self.format.len,
                 describe(self.resolution)
             ));
@@ -341,6 +348,7 @@ impl TimeCheck {
         {
             let last = time::format_string(last, self.format);
             let what = if self.last_is_stored { "the last stored time" } else { "the previous record" };
+            let text = String::from_utf8_lossy(raw);
             return Err(format!("time {text} is not after {what} ({last}); times must increase strictly"));
         }
         Ok(t)
@@ -399,25 +407,30 @@ fn value(p: &Parameter, text: &str, column: &mut Column) -> Result<(), String> {
 
 /// Nanoseconds into the minute of `SS`, `SS.f` (1 to 9 digits) followed by `Z`;
 /// `None` for anything else, a leap second (60) included: a full parse decides those.
-fn second_of_minute(rest: &str) -> Option<Nanos> {
-    let b = rest.strip_suffix('Z')?.as_bytes();
-    let digit = |c: u8| c.is_ascii_digit().then(|| Nanos::from(c - b'0'));
+fn second_of_minute(rest: &[u8]) -> Option<Nanos> {
+    // Once per record of every csv and binary time: digits are summed, not raised to powers.
+    const SCALE: [Nanos; 10] =
+        [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+    let digit = |c: u8| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then_some(Nanos::from(d))
+    };
+    let b = rest.strip_suffix(b"Z")?;
     let secs = digit(*b.first()?)? * 10 + digit(*b.get(1)?)?;
-    let frac = &b[2..];
     if secs > 59 {
         return None;
     }
-    let mut nanos = 0;
-    if let Some(f) = frac.strip_prefix(b".") {
-        if f.is_empty() || f.len() > 9 {
-            return None;
+    let nanos = match &b[2..] {
+        [] => 0,
+        [b'.', f @ ..] if (1..=9).contains(&f.len()) => {
+            let mut n = 0;
+            for &c in f {
+                n = n * 10 + digit(c)?;
+            }
+            n * SCALE[f.len()]
         }
-        for (i, &c) in f.iter().enumerate() {
-            nanos += digit(c)? * 10i64.pow(8 - i as u32);
-        }
-    } else if !frac.is_empty() {
-        return None;
-    }
+        _ => return None,
+    };
     Some(secs * time::NANOS_PER_SECOND + nanos)
 }
 

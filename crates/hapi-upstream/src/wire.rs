@@ -1,6 +1,8 @@
 //! What comes back from an upstream `/data`: the `#` header, split from the records
 //! whatever the read sizes, and checked against the parameters we asked for.
 
+use std::borrow::Cow;
+
 use hapi_core::info::Parameter;
 use serde_json::Value;
 
@@ -15,10 +17,10 @@ pub(crate) struct Header {
 
 impl Header {
     /// Takes `chunk`; once the header is whole, returns what follows it (then every
-    /// later chunk whole).
-    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Option<Vec<u8>> {
+    /// later chunk whole, not copied).
+    pub(crate) fn feed<'a>(&mut self, chunk: &'a [u8]) -> Option<Cow<'a, [u8]>> {
         if self.done {
-            return Some(chunk.to_vec());
+            return Some(Cow::Borrowed(chunk));
         }
         self.buf.extend_from_slice(chunk);
         loop {
@@ -28,7 +30,7 @@ impl Header {
                 // A record starts: binary times and csv lines never begin with `#`.
                 Some(_) => {
                     self.done = true;
-                    return Some(std::mem::take(&mut self.buf));
+                    return Some(Cow::Owned(std::mem::take(&mut self.buf)));
                 }
             }
             let nl = self.buf.iter().position(|&b| b == b'\n')?;
@@ -101,7 +103,7 @@ mod tests {
             let mut data = Vec::new();
             for c in body.chunks(step) {
                 if let Some(d) = h.feed(c) {
-                    data.extend(d);
+                    data.extend_from_slice(&d);
                 }
             }
             assert!(h.done, "step {step}");

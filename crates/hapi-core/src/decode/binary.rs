@@ -7,7 +7,7 @@
 //! The times pass the csv decoder's checks, so a source cannot hand on a record the
 //! encoders would write wrongly.
 
-use super::{TimeCheck, empty_batch, shown};
+use super::{TimeCheck, empty_batch};
 use crate::batch::{Batch, Column};
 use crate::info::DatasetInfo;
 
@@ -102,16 +102,27 @@ impl BinaryDecoder {
 
     /// Hands over the buffered records; the ordering check carries on across batches.
     pub fn take_batch(&mut self) -> Batch {
-        std::mem::replace(&mut self.batch, self.template.clone())
+        // The next batch is as long as this one: its columns grow once, not by doubling.
+        let rows = self.batch.times.len();
+        let mut next = self.template.clone();
+        next.times.reserve(rows);
+        for c in &mut next.columns {
+            match c {
+                Column::Double { width, values } => values.reserve(rows * *width),
+                Column::Integer { width, values } => values.reserve(rows * *width),
+                Column::Text { width, len, bytes } => bytes.reserve(rows * *width * *len),
+            }
+        }
+        std::mem::replace(&mut self.batch, next)
     }
 
     fn decode(&mut self, r: &[u8]) -> Result<(), String> {
         let number = self.decoded + 1;
         let fail = |name: &str, what: String| format!("record {number} ({name}): {what}");
         let (time, mut rest) = r.split_at(self.time_len);
-        let text = std::str::from_utf8(time.strip_suffix(&[0]).unwrap_or(time))
-            .map_err(|_| fail(&self.names[0], format!("time is not ASCII: {}", shown(time))))?;
-        let t = self.times.check(text.trim_end_matches('\0')).map_err(|m| fail(&self.names[0], m))?;
+        // A time shorter than its length is padded with NUL.
+        let end = time.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+        let t = self.times.check_bytes(&time[..end]).map_err(|m| fail(&self.names[0], m))?;
         let rows = self.batch.times.len();
         let mut bad = None;
         'columns: for (i, column) in self.batch.columns.iter_mut().enumerate() {
