@@ -26,7 +26,10 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use hapi_core::{Batch, Nanos};
 
+mod ahead;
 pub mod testing;
+
+pub use ahead::read_ahead;
 
 /// First and last record, if any.
 pub type Extent = Option<(Nanos, Nanos)>;
