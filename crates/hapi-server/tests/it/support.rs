@@ -186,8 +186,9 @@ impl TestServer {
         Self::launch(config, data, wrap, |_| None, dir).await
     }
 
-    /// The fixture three times: from the embedded store, from daily csv files (ds1 plain,
-    /// the every-kind dataset gzip-compressed), and behind a source that cannot count.
+    /// The fixture three or four times: from the embedded store, from daily csv files (ds1
+    /// plain, the every-kind dataset gzip-compressed), behind a source that cannot count,
+    /// and from daily CDF files when the venv has cdflib.
     pub async fn each_source() -> Vec<(&'static str, TestServer)> {
         let archive = tempfile::tempdir().unwrap();
         let (ds1, kinds) = (archive.path().join("ds1"), archive.path().join("kinds"));
@@ -209,7 +210,13 @@ impl TestServer {
         let opaque =
             TestServer::with_sources(CONFIG, &data, |s| Arc::new(hapi_source::testing::Opaque::hiding(s)))
                 .await;
-        vec![("embedded", TestServer::fixture().await), ("files", files), ("uncounted", opaque)]
+        let mut all =
+            vec![("embedded", TestServer::fixture().await), ("files", files), ("uncounted", opaque)];
+        // Daily CDF files written by cdflib, when the venv has it (else a printed skip).
+        if let Some(python) = crate::cdf::python() {
+            all.push(("cdf", crate::cdf::cdf_fixture(&python).await));
+        }
+        all
     }
 
     /// [`start`](Self::start) with every dataset read through the source `source` makes
