@@ -380,11 +380,16 @@ async fn main() -> Result<()> {
     let bin = root.join("target/release/hapi-server");
     let work = std::env::temp_dir().join(format!("hapi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    // `hapi-bench --only token-flood|files` runs those rows alone.
+    // `hapi-bench --only token-flood|files|cdf` runs those rows alone (`cdf`: the files
+    // rows and the same year as daily CDF files, memory included).
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let result = match only.as_deref() {
         Some("token-flood") => token_flood(&bin, &work).await.map(|rows| print_table(&rows)),
-        Some("files") => files_rows(&bin, &work).await.map(|rows| print_table(&rows)),
+        Some("files") => files_rows(&bin, &work, None).await.map(|rows| print_table(&rows)),
+        Some("cdf") => match cdflib(&root) {
+            Some(python) => files_rows(&bin, &work, Some(&python)).await.map(|rows| print_table(&rows)),
+            None => Ok(()),
+        },
         _ => run(&root, &bin, &work).await,
     };
     let _ = std::fs::remove_dir_all(&work);
@@ -618,17 +623,33 @@ async fn run(root: &Path, bin: &Path, work: &Path) -> Result<()> {
 
     rows.extend(token_flood(bin, work).await?);
     drop((s, p));
-    rows.extend(files_rows(bin, work).await?);
+    rows.extend(files_rows(bin, work, cdflib(root).as_deref()).await?);
     print_table(&rows);
     Ok(())
+}
+
+/// The venv's python when it has cdflib, which writes the CDF year; else `None`, and the
+/// CDF rows are skipped with the reason printed.
+fn cdflib(root: &Path) -> Option<PathBuf> {
+    let python = root.join(".venv/bin/python");
+    let ok = Command::new(&python).args(["-c", "import cdflib"]).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "skipped: the CDF rows need PyPI cdflib in .venv (./scripts/test.sh installs it) to write the year's files"
+        );
+    }
+    ok.then_some(python)
 }
 
 /// Records of the year in the `files` rows: one every 5 s, 5 values each (31.5 M values).
 const YEAR_RECORDS: u64 = 365 * 17_280;
 
 /// A year of daily csv files, and the same records ingested into the embedded store:
-/// full-year csv and binary from each, on one server.
-async fn files_rows(bin: &Path, work: &Path) -> Result<Vec<(String, String, String)>> {
+/// full-year csv and binary from each, on one server. With `python`, also the same year
+/// as daily CDF files written by cdflib (crates/hapi-cdf/tests/python/write_cdf.py:
+/// there is no CDF writer in Rust, and a test-only one would check our reader against
+/// itself), and the server's peak memory after one day and after the whole year of them.
+async fn files_rows(bin: &Path, work: &Path, python: Option<&Path>) -> Result<Vec<(String, String, String)>> {
     let archive = work.join("archive");
     let year_start: u64 = 1_735_689_600; // 2025-01-01T00:00:00Z
     let store_dir = work.join("files-bench-data");
@@ -644,12 +665,23 @@ async fn files_rows(bin: &Path, work: &Path) -> Result<Vec<(String, String, Stri
     let reader = format!("source = {{ kind = \"command\", program = \"cat\", args = [{july:?}] }}");
     let dated =
         info.replacen('{', r#"{"startDate":"2025-01-01T00:00:00Z","stopDate":"2026-01-01T00:00:00Z","#, 1);
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {store_dir:?}\n[auth]\nmode = \"open\"\n[[dataset]]\nid = \"store\"\ninfo = '''{info}'''\n[[dataset]]\nid = \"files\"\ninfo = '''{info}'''\n{source}\n[[dataset]]\nid = \"reader\"\ninfo = '''{dated}'''\n{reader}\n"
-        ),
-    )?;
+    let mut text = format!(
+        "data_dir = {store_dir:?}\n[auth]\nmode = \"open\"\n[[dataset]]\nid = \"store\"\ninfo = '''{info}'''\n[[dataset]]\nid = \"files\"\ninfo = '''{info}'''\n{source}\n[[dataset]]\nid = \"reader\"\ninfo = '''{dated}'''\n{reader}\n"
+    );
+    if let Some(python) = python {
+        let cdf_archive = work.join("cdf-archive");
+        let t = Instant::now();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../hapi-cdf/tests/python/write_cdf.py");
+        let ok = Command::new(python).arg(script).arg("--year").arg(&cdf_archive).status()?.success();
+        if !ok {
+            bail!("write_cdf.py --year failed");
+        }
+        eprintln!("wrote the CDF year in {:.0} s", t.elapsed().as_secs_f64());
+        text.push_str(&format!(
+            "[[dataset]]\nid = \"cdf\"\ninfo = '''{info}'''\nsource = {{ kind = \"files\", root = {cdf_archive:?}, template = \"$Y/y_$Y$m$d.cdf\" }}\n"
+        ));
+    }
+    std::fs::write(&config, text)?;
     let cfg = config.to_str().context("path")?;
     let mut ingest = Command::new(bin)
         .args(["ingest", "--config", cfg, "--dataset", "store", "-"])
@@ -681,6 +713,9 @@ async fn files_rows(bin: &Path, work: &Path) -> Result<Vec<(String, String, Stri
     wait_ready(&s.addr, Duration::from_secs(120)).await?;
     let range = "start=2025-01-01T00:00Z&stop=2026-01-01T00:00Z";
     let mut rows = Vec::new();
+    if python.is_some() {
+        rows.extend(cdf_rows(&s, range).await?);
+    }
     for (label, suffix) in [("csv", ""), ("binary", "&format=binary")] {
         let mut rates = [0.0; 2];
         for (rate, id) in rates.iter_mut().zip(["store", "files"]) {
@@ -772,6 +807,63 @@ async fn upstream_rows(
         "peak RSS of the re-serving server after those six year-long responses".into(),
         format!("{:.0} MB", vm_hwm_kb(proxy.child.id())? as f64 / 1024.0),
         "flat in response size".into(),
+    ));
+    Ok(rows)
+}
+
+/// The CDF year against the store: csv and binary throughput, and the server's peak
+/// memory after one day and after the year (flat in the archive's size).
+async fn cdf_rows(s: &Server, range: &str) -> Result<Vec<(String, String, String)>> {
+    let pid = s.child.id();
+    let day = "/hapi/data?dataset=cdf&start=2025-07-01T00:00Z&stop=2025-07-02T00:00Z";
+    let (day_bytes, _, _) = download(&s.addr, day, "").await?;
+    let after_day = vm_hwm_kb(pid)?;
+    let mut rows = Vec::new();
+    let mut sizes = Vec::new();
+    for (label, suffix) in [("csv", ""), ("binary", "&format=binary")] {
+        let mut rates = [0.0; 2];
+        for (rate, id) in rates.iter_mut().zip(["store", "cdf"]) {
+            let pq = format!("/hapi/data?dataset={id}&{range}{suffix}");
+            let mut secs = Vec::new();
+            let mut bytes = 0;
+            for _ in 0..3 {
+                let (n, t, _) = download(&s.addr, &pq, "").await?;
+                bytes = n;
+                secs.push(t);
+            }
+            sizes.push((id, label, bytes));
+            *rate = bytes as f64 / 1e6 / median(secs);
+        }
+        let [store, cdf] = rates;
+        rows.push((
+            format!(
+                "/data {label} from 365 daily CDF files ({:.1} M records, 31.5 M values)",
+                YEAR_RECORDS as f64 / 1e6
+            ),
+            format!(
+                "{cdf:.0} MB/s ({:.0}% of the same records from the store: {store:.0} MB/s)",
+                100.0 * cdf / store
+            ),
+            "≥ 50% of the store".into(),
+        ));
+    }
+    let after_year = vm_hwm_kb(pid)?;
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    rows.push((
+        "server peak RSS after one day of the CDF files / after the year's csv and binary 3 times each"
+            .into(),
+        format!(
+            "{:.0} MB / {:.0} MB (one day {:.1} MB of csv; response sizes {})",
+            mb(after_day),
+            mb(after_year),
+            day_bytes as f64 / 1e6,
+            sizes
+                .iter()
+                .map(|(id, l, n)| format!("{id} {l} {:.0} MB", *n as f64 / 1e6))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "flat in the archive's size".into(),
     ));
     Ok(rows)
 }

@@ -1,5 +1,5 @@
-//! `hapi-server describe FILE`: a draft info JSON from a sample csv file, so that an
-//! operator does not write forty parameters by hand.
+//! `hapi-server describe FILE`: a draft info JSON from a sample csv file (or a CDF file:
+//! [`describe_cdf`]), so that an operator does not write forty parameters by hand.
 //!
 //! Two inputs are understood: an `include=header` response (its `#` JSON header is the
 //! info; the records after it are only checked), or a csv file whose first line names
@@ -8,7 +8,11 @@
 //! cadence is the most common step between times, and the dates are the first record
 //! and one cadence after the last.
 
+mod cdf;
+
 use std::collections::HashMap;
+
+pub use cdf::{describe_cdf, describe_cdf_file};
 
 use hapi_core::Nanos;
 use hapi_core::{duration, time};

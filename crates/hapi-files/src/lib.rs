@@ -15,9 +15,13 @@
 //! - Paths are built from numbers by the template under the root, which has no `..`:
 //!   nothing a request says can make the source read outside its root.
 //!
-//! The file format is a reader behind the source: HAPI csv (the columns in info order,
-//! `#` header lines skipped), gzip-compressed when the name ends in `.gz`.
+//! The file format is a reader behind the source, chosen by the granule's extension:
+//! NASA CDF when the name ends in `.cdf` ([`cdf`](crate::cdf) module: ISTP variables by name, only
+//! the requested variables and records read, each file checked against the info before
+//! the first byte), else HAPI csv (the columns in info order, `#` header lines skipped),
+//! gzip-compressed when the name ends in `.gz`.
 
+mod cdf;
 pub mod describe;
 mod template;
 
@@ -49,6 +53,8 @@ pub struct FilesConfig {
     pub template: Template,
     /// How often the whole archive is listed again, for files added to its past.
     pub rescan: Duration,
+    /// CDF granules: the epoch variable, when it is not the parameters' `DEPEND_0`.
+    pub epoch: Option<String>,
 }
 
 /// The read side of one dataset kept as granule files.
@@ -66,6 +72,8 @@ struct Index {
     /// First and last record of granules read for the extent, by path, while the file
     /// keeps its length and modification time.
     ends: HashMap<PathBuf, (Stamp, Extent)>,
+    /// CDF granules found to agree with the info, while they keep their stamp.
+    checked: HashMap<PathBuf, Stamp>,
 }
 
 type Stamp = (u64, Option<SystemTime>);
@@ -124,6 +132,7 @@ impl FilesSource {
             let stale: Vec<PathBuf> = index.ends.keys().filter(|p| !keep.contains(p)).cloned().collect();
             for p in stale {
                 index.ends.remove(&p);
+                index.checked.remove(&p);
             }
             return;
         }
@@ -145,16 +154,37 @@ impl FilesSource {
         {
             return Ok(*e);
         }
-        let mut reader =
-            Granule::open(&self.info, start, self.config.template.next(start), path, None, None)?;
-        let mut extent: Extent = None;
-        while let Some(b) = reader.next_batch()? {
-            if let (Some(&a), Some(&z)) = (b.times.first(), b.times.last()) {
-                extent = Some((extent.map_or(a, |e| e.0), z));
+        let extent = if is_cdf(path) {
+            // The epoch's first and last record: two reads, not the whole file.
+            cdf::ends(&self.info, self.config.epoch.as_deref(), path)?
+        } else {
+            let mut reader =
+                CsvGranule::open(&self.info, start, self.config.template.next(start), path, None, None)?;
+            let mut extent: Extent = None;
+            while let Some(b) = reader.next_batch(&[])? {
+                if let (Some(&a), Some(&z)) = (b.times.first(), b.times.last()) {
+                    extent = Some((extent.map_or(a, |e| e.0), z));
+                }
             }
-        }
+            extent
+        };
         self.lock().ends.insert(path.to_owned(), (stamp, extent));
         Ok(extent)
+    }
+}
+
+impl FilesSource {
+    /// Checks a CDF granule's variables against the info (descriptors only), once while
+    /// the file keeps its stamp.
+    fn check_cdf(&self, path: &Path) -> Result<(), SourceError> {
+        let stamp = stamp(path)?;
+        if self.lock().checked.get(path) == Some(&stamp) {
+            return Ok(());
+        }
+        let file = cdf::open(path)?;
+        cdf::check(&file, &self.info, self.config.epoch.as_deref(), path)?;
+        self.lock().checked.insert(path.to_owned(), stamp);
+        Ok(())
     }
 }
 
@@ -189,7 +219,14 @@ impl BlockingSource for FilesSource {
         if let Some(last) = granules.back_mut() {
             last.2 = Some(stamp(&last.1)?.0);
         }
+        // A CDF that contradicts the info fails the request now, before the first byte.
+        for (_, path, _) in &granules {
+            if is_cdf(path) {
+                self.check_cdf(path)?;
+            }
+        }
         let scan = FileScan {
+            epoch: self.config.epoch.clone(),
             info: self.info.clone(),
             template: template.clone(),
             granules,
@@ -198,7 +235,7 @@ impl BlockingSource for FilesSource {
             request: r,
             done: false,
         };
-        // Decoding csv costs about what encoding it does: on a second core.
+        // Decoding (csv above all) costs about what encoding does: on a second core.
         Ok(Scan {
             count: Count::Unknown,
             batches: Batches::Blocking(hapi_source::read_ahead(Box::new(scan))),
@@ -208,6 +245,7 @@ impl BlockingSource for FilesSource {
 
 /// The batches of one scan, granule after granule.
 struct FileScan {
+    epoch: Option<String>,
     info: DatasetInfo,
     template: Template,
     granules: VecDeque<(Nanos, PathBuf, Option<u64>)>,
@@ -232,11 +270,31 @@ impl FileScan {
                         return Ok(None);
                     };
                     let stop = self.template.next(start);
-                    self.current = Some(Granule::open(&self.info, start, stop, &path, len, self.after)?);
+                    let r = &self.request;
+                    self.current = Some(if is_cdf(&path) {
+                        Granule::Cdf(Box::new(cdf::CdfGranule::open(
+                            &self.info,
+                            self.epoch.as_deref(),
+                            &path,
+                            (start, stop),
+                            &r.columns,
+                            (r.start, r.stop),
+                            self.after,
+                            BATCH_ROWS,
+                        )?))
+                    } else {
+                        Granule::Csv(Box::new(CsvGranule::open(
+                            &self.info, start, stop, &path, len, self.after,
+                        )?))
+                    });
                     self.current.as_mut().expect("just set")
                 }
             };
-            let Some(mut batch) = reader.next_batch()? else {
+            let next = match reader {
+                Granule::Csv(g) => g.next_batch(&self.request.columns)?,
+                Granule::Cdf(g) => g.next_batch()?,
+            };
+            let Some(mut batch) = next else {
                 self.current = None;
                 continue;
             };
@@ -247,7 +305,7 @@ impl FileScan {
             if batch.is_empty() {
                 continue;
             }
-            return Ok(Some(batch.select(&self.request.columns)));
+            return Ok(Some(batch));
         }
     }
 }
@@ -264,8 +322,19 @@ impl Iterator for FileScan {
     }
 }
 
-/// One granule file being decoded.
-struct Granule {
+/// One granule file being read.
+enum Granule {
+    Csv(Box<CsvGranule>),
+    Cdf(Box<cdf::CdfGranule>),
+}
+
+/// Whether `path` is read as a CDF.
+fn is_cdf(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("cdf"))
+}
+
+/// One csv granule file being decoded.
+struct CsvGranule {
     path: PathBuf,
     input: Box<dyn BufRead + Send>,
     decoder: CsvDecoder<'static>,
@@ -275,7 +344,7 @@ struct Granule {
     number: usize,
 }
 
-impl Granule {
+impl CsvGranule {
     /// Opens `path`, read up to `len` bytes when given; every record must follow `after`.
     fn open(
         info: &DatasetInfo,
@@ -284,7 +353,7 @@ impl Granule {
         path: &Path,
         len: Option<u64>,
         after: Option<Nanos>,
-    ) -> Result<Granule, SourceError> {
+    ) -> Result<CsvGranule, SourceError> {
         let file = File::open(path).map_err(|e| io_error(path, e))?;
         let raw: Box<dyn Read + Send> = match len {
             Some(n) => Box::new(file.take(n)),
@@ -296,7 +365,7 @@ impl Granule {
         } else {
             Box::new(BufReader::with_capacity(64 * 1024, raw))
         };
-        Ok(Granule {
+        Ok(CsvGranule {
             path: path.to_owned(),
             input,
             decoder: CsvDecoder::owned(info.clone(), after),
@@ -306,8 +375,8 @@ impl Granule {
         })
     }
 
-    /// The next batch of records, `None` at the end of the file.
-    fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+    /// The next batch of records with the `columns` asked for, `None` at the end of the file.
+    fn next_batch(&mut self, columns: &[usize]) -> Result<Option<Batch>, SourceError> {
         while self.decoder.rows() < BATCH_ROWS {
             self.line.clear();
             let n = self.input.read_until(b'\n', &mut self.line).map_err(|e| io_error(&self.path, e))?;
@@ -329,7 +398,7 @@ impl Granule {
             let at = hapi_core::time::format_string(*t, hapi_core::time::TimeFormat::YMD_NANOS);
             return Err(corrupt(&self.path, format!("a record at {at} lies outside the file's period")));
         }
-        Ok(Some(batch))
+        Ok(Some(batch.select(columns)))
     }
 }
 
@@ -338,7 +407,7 @@ fn stamp(path: &Path) -> Result<Stamp, SourceError> {
     Ok((m.len(), m.modified().ok()))
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> SourceError {
+pub(crate) fn io_error(path: &Path, e: std::io::Error) -> SourceError {
     let kind = match e.kind() {
         std::io::ErrorKind::NotFound => ErrorKind::NotFound,
         std::io::ErrorKind::InvalidData => ErrorKind::Corrupt,

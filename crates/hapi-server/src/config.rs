@@ -369,6 +369,8 @@ pub enum SourceConfig {
         template: String,
         /// Seconds between full listings of the archive (for files added to its past).
         rescan: Option<u64>,
+        /// CDF granules: the epoch variable, when it is not the parameters' `DEPEND_0`.
+        epoch: Option<String>,
     },
     /// A reader program that prints HAPI csv for a time range.
     Command {
@@ -851,7 +853,7 @@ fn dataset(d: DatasetConfig, base: &Path, server: Limits, upstreams: &[UpstreamS
         Some(_) if d.demo.is_some() => {
             bail!("dataset {id:?}: a demo generator fills the embedded store; drop `demo` or `source`")
         }
-        Some(SourceConfig::Files { root, template, rescan }) => {
+        Some(SourceConfig::Files { root, template, rescan, epoch }) => {
             let template =
                 hapi_files::Template::parse(&template).map_err(|e| anyhow::anyhow!("dataset {id:?}: {e}"))?;
             let rescan = rescan.unwrap_or(60);
@@ -860,6 +862,7 @@ fn dataset(d: DatasetConfig, base: &Path, server: Limits, upstreams: &[UpstreamS
                 root: base.join(root),
                 template,
                 rescan: std::time::Duration::from_secs(rescan),
+                epoch,
             })
         }
         Some(SourceConfig::Command { program, args, timeout, max_running }) => {

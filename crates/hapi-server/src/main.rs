@@ -43,7 +43,8 @@ enum Command {
         action: UserAction,
     },
     /// Print a draft info JSON for a sample csv file (a first line of column names, or an
-    /// `include=header` response), to edit and put in `info_file`.
+    /// `include=header` response) or a CDF file (`.cdf`: its ISTP attributes), to edit
+    /// and put in `info_file`.
     Describe {
         /// The sample file.
         file: PathBuf,
@@ -281,10 +282,14 @@ fn main() -> Result<()> {
     // printed by `main`'s return.
     let Some((common, listen)) = cli.command.common() else {
         if let Command::Describe { file } = &cli.command {
-            let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let text = String::from_utf8_lossy(&text);
-            let info = hapi_files::describe::describe(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let cdf = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("cdf"));
+            let info = if cdf {
+                hapi_files::describe::describe_cdf_file(file)
+            } else {
+                let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                hapi_files::describe::describe(&String::from_utf8_lossy(&text))
+            }
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             println!("{}", serde_json::to_string_pretty(&info)?);
         }
         return Ok(());

@@ -1,6 +1,7 @@
 //! Integration tests: a real server on 127.0.0.1:0 over a real SQLite store.
 
 mod auth;
+mod cdf;
 mod cli;
 mod command;
 mod connections;

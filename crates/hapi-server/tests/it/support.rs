@@ -188,9 +188,10 @@ impl TestServer {
         Self::launch(config, data, wrap, |_| None, dir).await
     }
 
-    /// The fixture four times: from the embedded store, from daily csv files (ds1 plain,
-    /// the every-kind dataset gzip-compressed), behind a source that cannot count, and
-    /// re-served from an upstream server of our own.
+    /// The fixture four or five times: from the embedded store, from daily csv files (ds1
+    /// plain, the every-kind dataset gzip-compressed), behind a source that cannot count,
+    /// re-served from an upstream server of our own, and from daily CDF files when the
+    /// venv has cdflib.
     pub async fn each_source() -> Vec<(&'static str, TestServer)> {
         let archive = tempfile::tempdir().unwrap();
         let (ds1, kinds) = (archive.path().join("ds1"), archive.path().join("kinds"));
@@ -213,12 +214,17 @@ impl TestServer {
             TestServer::with_sources(CONFIG, &data, |s| Arc::new(hapi_source::testing::Opaque::hiding(s)))
                 .await;
         let upstream = TestServer::reserving(TestServer::fixture().await, CONFIG).await;
-        vec![
+        let mut all = vec![
             ("embedded", TestServer::fixture().await),
             ("files", files),
             ("uncounted", opaque),
             ("upstream", upstream),
-        ]
+        ];
+        // Daily CDF files written by cdflib, when the venv has it (else a printed skip).
+        if let Some(python) = crate::cdf::python() {
+            all.push(("cdf", crate::cdf::cdf_fixture(&python).await));
+        }
+        all
     }
 
     /// A server whose datasets are those of `config_text`, each read from the same
