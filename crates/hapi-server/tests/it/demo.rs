@@ -206,3 +206,16 @@ async fn verifier_sequence_through_a_server_reserving_the_demo() {
         verify_dataset(&proxy, item["id"].as_str().unwrap()).await;
     }
 }
+
+/// The same sequence on the fixture's datasets from every source (files, a source that
+/// cannot count, an upstream server, CDF files when the venv has cdflib).
+#[tokio::test]
+async fn verifier_sequence_on_every_source() {
+    for (source, s) in TestServer::each_source().await {
+        println!("source: {source}");
+        let (_, cat) = s.json("/hapi/catalog").await;
+        for item in cat["catalog"].as_array().unwrap() {
+            verify_dataset(&s, item["id"].as_str().unwrap()).await;
+        }
+    }
+}
