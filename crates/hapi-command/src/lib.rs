@@ -87,6 +87,14 @@ impl CommandSource {
         )
     }
 
+    /// A decoder of the program's lines: those before `start` (a program that ignores
+    /// the range) are checked for their time only.
+    fn decoder(info: DatasetInfo, start: hapi_core::Nanos) -> CsvDecoder<'static> {
+        let mut d = CsvDecoder::owned(info, None);
+        d.skip_before(start);
+        d
+    }
+
     async fn start(&self, r: ScanRequest) -> Result<Scan, SourceError> {
         let deadline = tokio::time::Instant::now() + self.config.timeout;
         let permit = tokio::time::timeout_at(deadline, self.running.clone().acquire_owned())
@@ -106,7 +114,7 @@ impl CommandSource {
             label: format!("dataset {:?}: reader {:?}", self.info.id, self.config.program),
             info: self.info.clone(),
             lines: BufReader::with_capacity(64 * 1024, stdout),
-            decoder: CsvDecoder::owned((*self.info).clone(), None),
+            decoder: Self::decoder((*self.info).clone(), r.start),
             widths: self.info.parameters.iter().skip(1).map(|p| p.width()).collect(),
             line: Vec::new(),
             number: 0,
@@ -227,7 +235,7 @@ impl Run {
             let mut info = (*self.info).clone();
             let kept = std::iter::once(0).chain(self.request.columns.iter().map(|&c| c + 1));
             info.parameters = kept.map(|i| self.info.parameters[i].clone()).collect();
-            self.decoder = CsvDecoder::owned(info, None);
+            self.decoder = CommandSource::decoder(info, self.request.start);
         }
         self.subset = Some(subset);
     }

@@ -50,6 +50,8 @@ pub struct CsvDecoder<'a> {
     /// Fields per record: the time plus every element of the other parameters.
     fields: usize,
     times: TimeCheck,
+    /// Records before this time are dropped after their time is checked.
+    from: Option<Nanos>,
     /// A record was seen, so `#` lines are no longer header lines.
     started: bool,
     /// The first blank line after a record: fine at the end, an error before another record.
@@ -79,6 +81,7 @@ impl CsvDecoder<'_> {
         CsvDecoder {
             fields: 1 + info.parameters.iter().skip(1).map(Parameter::width).sum::<usize>(),
             times: TimeCheck::new(&info, after),
+            from: None,
             started: false,
             blank: None,
             batch: empty_batch(&info),
@@ -118,6 +121,20 @@ impl CsvDecoder<'_> {
             return Err(self.error(number, None, "a '#' header line after the first record".to_owned()));
         }
         self.started = true;
+        if let Some(from) = self.from
+            && let Some(comma) = line.iter().position(|&c| c == b',')
+            && line[0] != b'"'
+        {
+            // Before the range only the time is read: it must still be valid and in order.
+            let t = self
+                .times
+                .check_bytes(line[..comma].trim_ascii())
+                .map_err(|m| self.error(number, Some(0), m))?;
+            if t < from {
+                self.times.accept(t);
+                return Ok(());
+            }
+        }
         self.split(line).map_err(|(field, message)| self.error(number, Some(field), message.to_owned()))?;
         if self.spans.len() != self.fields {
             let message = format!(
@@ -153,6 +170,13 @@ impl CsvDecoder<'_> {
                 Err(self.error(number, Some(field), message))
             }
         }
+    }
+
+    /// Drops records before `from` after checking only their time (a reader that
+    /// ignores the requested range, the first file of one): the rest of such a line is
+    /// never parsed.
+    pub fn skip_before(&mut self, from: Nanos) {
+        self.from = Some(from);
     }
 
     /// Records buffered now.

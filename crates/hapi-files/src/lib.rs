@@ -283,9 +283,11 @@ impl FileScan {
                             BATCH_ROWS,
                         )?))
                     } else {
-                        Granule::Csv(Box::new(CsvGranule::open(
-                            &self.info, start, stop, &path, len, self.after,
-                        )?))
+                        let mut g = CsvGranule::open(&self.info, start, stop, &path, len, self.after)?;
+                        // A range that starts inside the file: the lines before it are
+                        // checked for their time only.
+                        g.decoder.skip_before(r.start);
+                        Granule::Csv(Box::new(g))
                     });
                     self.current.as_mut().expect("just set")
                 }

@@ -380,3 +380,23 @@ fn binary_refuses_a_cut_record_unordered_times_and_bad_text() {
     let e = BinaryDecoder::new(&info).push(&bad).expect_err("not a time");
     assert!(e.starts_with("record 1 (Time): not a HAPI time"), "{e}");
 }
+
+#[test]
+fn records_before_skip_before_are_dropped_with_their_time_still_checked() {
+    let info = info();
+    let from = time::parse("2020-01-01T00:00:03Z").unwrap();
+    let mut d = CsvDecoder::new(&info, None);
+    d.skip_before(from);
+    // Lines 1-2 have a broken value: never parsed, since they are before `from`.
+    let text = format!("{},oops\n{},oops\n{}\n{}", good(1), good(2), good(3), good(4));
+    feed(&mut d, &text).expect("values before the range are not read");
+    let b = d.take_batch();
+    assert_eq!(b.times, [from, from + 1_000_000_000]);
+
+    // But a time out of order before the range is still an error.
+    let mut d = CsvDecoder::new(&info, None);
+    d.skip_before(from);
+    let e = feed(&mut d, &format!("{}\n{}", good(2), good(1))).expect_err("times must increase");
+    assert_eq!((e.line, e.column), (2, Some(1)), "{e}");
+    assert!(e.message.contains("not after the previous record"), "{e}");
+}
