@@ -99,13 +99,19 @@ pub fn plan(from: Nanos, to: Nanos, len: Option<Nanos>) -> Vec<(Nanos, Nanos)> {
 /// Where the bytes go.
 enum Sink {
     Stdout(std::io::BufWriter<std::io::Stdout>),
-    File { file: std::io::BufWriter<std::fs::File>, state: PathBuf },
+    /// A file that is not a regular file (a device, a pipe): no state, nothing to resume.
+    Plain(std::io::BufWriter<std::fs::File>),
+    File {
+        file: std::io::BufWriter<std::fs::File>,
+        state: PathBuf,
+    },
 }
 
 impl Sink {
     fn write(&mut self, b: &[u8]) -> std::io::Result<()> {
         match self {
             Sink::Stdout(w) => w.write_all(b),
+            Sink::Plain(w) => w.write_all(b),
             Sink::File { file, .. } => file.write_all(b),
         }
     }
@@ -114,6 +120,7 @@ impl Sink {
     fn commit(&mut self, st: &State) -> std::io::Result<()> {
         match self {
             Sink::Stdout(w) => w.flush(),
+            Sink::Plain(w) => w.flush(),
             Sink::File { file, state } => {
                 file.flush()?;
                 file.get_ref().sync_data()?;
@@ -127,6 +134,7 @@ impl Sink {
     fn finish(self) -> std::io::Result<()> {
         match self {
             Sink::Stdout(mut w) => w.flush(),
+            Sink::Plain(mut w) => w.flush(),
             Sink::File { mut file, state } => {
                 file.flush()?;
                 file.get_ref().sync_all()?;
@@ -262,6 +270,13 @@ fn open_sink(args: &DataArgs, request: Value) -> Result<(Sink, State)> {
     };
     let state = state_path(out);
     let err = io_err(out);
+    if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+        if args.resume {
+            return Err(Error::Usage(format!("{} is not a regular file: nothing to resume", out.display())));
+        }
+        let f = std::fs::OpenOptions::new().write(true).open(out).map_err(&err)?;
+        return Ok((Sink::Plain(std::io::BufWriter::with_capacity(1 << 20, f)), fresh(request)));
+    }
     if args.resume {
         match std::fs::read(&state) {
             Ok(bytes) => {
