@@ -3,5 +3,5 @@
 # benchmark table of docs/benchmarks.md. Takes a few minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --bin hapi-server --bin hapi-bench
+cargo build --release --locked --bin hapi-server --bin hapi-bench --bin hapi
 exec target/release/hapi-bench "$@"
