@@ -424,3 +424,55 @@ async fn describe_drafts_an_info_the_server_serves_as_it_is() {
          2024-03-01T00:00:20.000Z,1.0,-1e31,2.25,2.25,-1e31,1,SOD\n"
     );
 }
+
+/// A `DEPEND_1` that varies by record becomes time-varying bins: `centers` names the
+/// parameter that holds them, which is served beside the spectrum.
+#[tokio::test]
+async fn a_record_varying_depend_1_is_described_and_served_as_time_varying_bins() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("2024")).unwrap();
+    let n = 4;
+    let times: Vec<String> = (0..n).map(|i| format!("2024-03-01T00:00:{:02}.000Z", i * 10)).collect();
+    let vars = json!([
+        {"name": "Epoch", "type": 33, "attrs": {"VAR_TYPE": "support_data"}, "values": times},
+        {"name": "spec", "type": 45, "dims": [2],
+         "attrs": {"VAR_TYPE": "data", "DEPEND_0": "Epoch", "DEPEND_1": "chan", "UNITS": "counts", "FILLVAL": [-1e31, "CDF_DOUBLE"]},
+         "values": (0..n).map(|i| json!([i as f64, 10.0 + i as f64])).collect::<Vec<_>>()},
+        {"name": "chan", "type": 45, "dims": [2],
+         "attrs": {"VAR_TYPE": "support_data", "DEPEND_0": "Epoch", "UNITS": "keV", "FILLVAL": [-1e31, "CDF_DOUBLE"]},
+         "values": (0..n).map(|i| json!([1.0 + i as f64, 2.0 + i as f64])).collect::<Vec<_>>()},
+    ]);
+    let file = dir.path().join("2024/s_20240301.cdf");
+    write_cdf(&python, &json!({"files": [{"path": file, "variables": vars}]}));
+    let out = Command::new(env!("CARGO_BIN_EXE_hapi-server"))
+        .args(["describe", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &info["parameters"];
+    let names: Vec<&str> = p.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"chan"), "the bins' parameter is served: {info:#}");
+    let spec = p.as_array().unwrap().iter().find(|p| p["name"] == "spec").unwrap();
+    assert_eq!(spec["bins"][0]["centers"], "chan", "{info:#}");
+    assert_eq!(spec["bins"][0]["units"], "keV", "{info:#}");
+
+    std::fs::write(dir.path().join("s.json"), serde_json::to_vec(&info).unwrap()).unwrap();
+    let config = format!(
+        "[auth]\nmode = \"open\"\n[[dataset]]\nid = \"s\"\ninfo_file = {:?}\n{}\n",
+        dir.path().join("s.json").display().to_string(),
+        cdf_source(dir.path(), "s")
+    );
+    let s = TestServer::start(&config, &[], None).await;
+    let (status, text) = s
+        .text(
+            "/hapi/data?dataset=s&start=2024-03-01T00:00:10Z&stop=2024-03-01T00:00:30Z&parameters=spec,chan",
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        text,
+        "2024-03-01T00:00:10.000Z,1.0,11.0,2.0,3.0\n2024-03-01T00:00:20.000Z,2.0,12.0,3.0,4.0\n"
+    );
+}
