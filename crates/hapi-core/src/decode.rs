@@ -305,9 +305,8 @@ struct TimeCheck {
     last_is_stored: bool,
     resolution: Nanos,
     format: time::TimeFormat,
-    /// The previous time up to its last `:` and its value at second 0 of that minute:
-    /// the next time of the same minute then costs a few digits, not a full parse.
-    minute: (String, Nanos),
+    /// Times of the previous record's minute cost a few digits, not a full parse.
+    reader: time::TimeReader,
 }
 
 impl TimeCheck {
@@ -317,16 +316,8 @@ impl TimeCheck {
             last_is_stored: after.is_some(),
             resolution: info.time_format.resolution().max(1),
             format: info.time_format,
-            minute: (String::new(), 0),
+            reader: time::TimeReader::default(),
         }
-    }
-
-    /// The time of a field of the same minute as the previous record's, if it is one:
-    /// the same bytes up to the last `:`, then `SS`, an optional fraction and `Z`.
-    fn same_minute(&self, raw: &[u8]) -> Option<Nanos> {
-        let (prefix, base) = (self.minute.0.as_bytes(), self.minute.1);
-        let rest = raw.strip_prefix(prefix).filter(|_| !prefix.is_empty())?;
-        second_of_minute(rest).map(|s| base + s)
     }
 
     /// The time of `field`, checked; [`accept`](TimeCheck::accept) it once its record is whole.
@@ -336,26 +327,9 @@ impl TimeCheck {
         self.check_bytes(field.trim_ascii().as_bytes())
     }
 
-    /// [`check`](TimeCheck::check) of bytes that need not be UTF-8: a time of the
-    /// previous record's minute is read without a UTF-8 check or a full parse.
+    /// [`check`](TimeCheck::check) of bytes that need not be UTF-8.
     fn check_bytes(&mut self, raw: &[u8]) -> Result<Nanos, String> {
-        let t = match self.same_minute(raw) {
-            Some(t) => t,
-            None => {
-                let text =
-                    std::str::from_utf8(raw).map_err(|_| format!("not a HAPI time: {}", shown(raw)))?;
-                let t = time::parse(text).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
-                // A valid time that ends in `:SS[.f]Z` has its minute before the last `:`.
-                if let Some(colon) = text.rfind(':')
-                    && let Some(s) = second_of_minute(&raw[colon + 1..])
-                {
-                    self.minute.0.clear();
-                    self.minute.0.push_str(&text[..=colon]);
-                    self.minute.1 = t - s;
-                }
-                t
-            }
-        };
+        let t = self.reader.parse(raw).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
         if t == Nanos::MIN || t == Nanos::MAX {
             return Err(format!("time outside 1677-09-21..2262-04-11: {}", shown(raw)));
         }
@@ -427,35 +401,6 @@ fn value(p: &Parameter, text: &str, column: &mut Column) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Nanoseconds into the minute of `SS`, `SS.f` (1 to 9 digits) followed by `Z`;
-/// `None` for anything else, a leap second (60) included: a full parse decides those.
-fn second_of_minute(rest: &[u8]) -> Option<Nanos> {
-    // Once per record of every csv and binary time: digits are summed, not raised to powers.
-    const SCALE: [Nanos; 10] =
-        [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
-    let digit = |c: u8| {
-        let d = c.wrapping_sub(b'0');
-        (d <= 9).then_some(Nanos::from(d))
-    };
-    let b = rest.strip_suffix(b"Z")?;
-    let secs = digit(*b.first()?)? * 10 + digit(*b.get(1)?)?;
-    if secs > 59 {
-        return None;
-    }
-    let nanos = match &b[2..] {
-        [] => 0,
-        [b'.', f @ ..] if (1..=9).contains(&f.len()) => {
-            let mut n = 0;
-            for &c in f {
-                n = n * 10 + digit(c)?;
-            }
-            n * SCALE[f.len()]
-        }
-        _ => return None,
-    };
-    Some(secs * time::NANOS_PER_SECOND + nanos)
 }
 
 fn empty_batch(info: &DatasetInfo) -> Batch {

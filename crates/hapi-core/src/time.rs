@@ -42,6 +42,72 @@ pub fn parse(s: &str) -> Result<Nanos, TimeError> {
     parse_bytes(s.as_bytes(), false)
 }
 
+/// Parses a run of times that mostly share their minute, as a time series' records do:
+/// a time whose bytes up to the last `:` are those of the last full parse, followed by
+/// `SS[.f]Z`, costs a few digit reads instead of a parse. Gives exactly what [`parse`]
+/// gives (the csv and binary decoders and the `hapi` command read every record's time).
+#[derive(Debug, Default, Clone)]
+pub struct TimeReader {
+    /// The last fully parsed time up to its last `:`, and its value at second 0.
+    minute: Vec<u8>,
+    base: Nanos,
+}
+
+impl TimeReader {
+    /// [`parse`] of `raw`.
+    pub fn parse(&mut self, raw: &[u8]) -> Result<Nanos, TimeError> {
+        if !self.minute.is_empty()
+            && let Some(rest) = raw.strip_prefix(self.minute.as_slice())
+            && let Some(s) = second_of_minute(rest)
+            // Past the last representable instant a full parse saturates.
+            && let Some(t) = self.base.checked_add(s)
+        {
+            return Ok(t);
+        }
+        let t = parse_bytes(raw, false)?;
+        // A saturated instant has no minute to build on.
+        if t != Nanos::MIN
+            && t != Nanos::MAX
+            && let Some(colon) = raw.iter().rposition(|&c| c == b':')
+            && let Some(s) = second_of_minute(&raw[colon + 1..])
+        {
+            self.minute.clear();
+            self.minute.extend_from_slice(&raw[..=colon]);
+            self.base = t - s;
+        }
+        Ok(t)
+    }
+}
+
+/// Nanoseconds into the minute of `SS`, `SS.f` (1 to 9 digits) followed by `Z`;
+/// `None` for anything else, a leap second (60) included: a full parse decides those.
+fn second_of_minute(rest: &[u8]) -> Option<Nanos> {
+    // Once per record of every csv and binary time: digits are summed, not raised to powers.
+    const SCALE: [Nanos; 10] =
+        [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+    let digit = |c: u8| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then_some(Nanos::from(d))
+    };
+    let b = rest.strip_suffix(b"Z")?;
+    let secs = digit(*b.first()?)? * 10 + digit(*b.get(1)?)?;
+    if secs > 59 {
+        return None;
+    }
+    let nanos = match &b[2..] {
+        [] => 0,
+        [b'.', f @ ..] if (1..=9).contains(&f.len()) => {
+            let mut n = 0;
+            for &c in f {
+                n = n * 10 + digit(c)?;
+            }
+            n * SCALE[f.len()]
+        }
+        _ => return None,
+    };
+    Some(secs * NANOS_PER_SECOND + nanos)
+}
+
 /// Parses a time that must carry its `Z` (metadata and emitted times). Otherwise as [`parse`].
 pub fn parse_strict(s: &str) -> Result<Nanos, TimeError> {
     parse_bytes(s.as_bytes(), true)
@@ -403,6 +469,33 @@ pub fn format_string(t: Nanos, fmt: TimeFormat) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_time_reader_gives_what_parse_gives_in_any_order() {
+        let texts = [
+            "2016-12-31T23:59:58.5Z",
+            "2016-12-31T23:59:59Z",
+            "2016-12-31T23:59:60Z",
+            "2017-01-01T00:00:00Z",
+            "2017-01-01T00:00:59.999999999Z",
+            "2017-01-01T00:00",
+            "2017-001T00:00:01Z",
+            "2017-01-01T00:00:01",
+            "2262-04-11T23:47:16.854775807Z",
+            "2262-04-11T23:47:17Z",
+            "2262-04-11T23:47:18Z",
+            "2017-01-01T00:00:07.25Z",
+            "2262-04-11T23:47:15Z",
+            "2262-04-11T23:47:59Z",
+        ];
+        let mut r = TimeReader::default();
+        for round in 0..2 {
+            for t in texts.iter().chain(texts.iter().rev()) {
+                assert_eq!(r.parse(t.as_bytes()), parse(t), "{t} (round {round})");
+            }
+        }
+        assert!(r.parse(b"2017-01-01T00:00:6xZ").is_err());
+    }
 
     /// digest §4.3: the verifier's valid emitted times.
     const VALID: &[&str] = &[
