@@ -86,6 +86,11 @@ pub(crate) async fn open(config: &Config) -> Result<(Cow<'_, Config>, Opened)> {
             .await;
         for (remote, title, raw) in infos {
             let id = format!("{prefix}{remote}");
+            // The rule a configured id must follow: a comma would split `dataset=`.
+            if remote.is_empty() || id.contains(',') || id.chars().any(char::is_control) {
+                tracing::error!(upstream = %u.name, dataset = ?id, "an id with a comma or a control character is left out");
+                continue;
+            }
             if datasets.iter().any(|d| d.info.id == id) {
                 tracing::warn!(upstream = %u.name, dataset = %id, "a configured dataset has this id: the upstream's is not served");
                 continue;

@@ -139,6 +139,8 @@ struct Faults {
     delay: Option<std::time::Duration>,
     /// Answer `/info` with this.
     info: Option<&'static str>,
+    /// Answer `/catalog` with this.
+    catalog: Option<&'static str>,
 }
 
 struct Front {
@@ -172,6 +174,9 @@ async fn forward(State(front): State<Arc<Front>>, request: Request) -> Response 
         return ([("content-type", "application/json")], body).into_response();
     }
     let data = pq.starts_with("/hapi/data");
+    if let Some(catalog) = f.catalog.filter(|_| pq.starts_with("/hapi/catalog")) {
+        return ([("content-type", "application/json")], catalog).into_response();
+    }
     if let Some(info) = f.info.filter(|_| pq.starts_with("/hapi/info")) {
         return ([("content-type", "application/json")], info).into_response();
     }
@@ -422,4 +427,21 @@ async fn invalid_upstream_metadata_fails_the_start_naming_the_dataset() {
     )
     .expect_err("unknown upstream");
     assert!(format!("{e:#}").contains("no [[upstream]] is named \"other\""), "{e:#}");
+}
+
+#[tokio::test]
+async fn a_catalog_id_we_could_not_serve_is_left_out_and_the_others_are_served() {
+    let upstream = TestServer::fixture().await;
+    let catalog =
+        r#"{"HAPI":"3.3","status":{"code":1200,"message":"OK"},"catalog":[{"id":"a,b"},{"id":"ds1"}]}"#;
+    // Every id has a valid info there, so only the id decides.
+    let info = r#"{"HAPI":"3.3","status":{"code":1200,"message":"OK"},"parameters":[{"name":"Time","type":"isotime","units":"UTC","fill":null,"length":24}],"startDate":"2016-01-01T00:00:00.000Z","stopDate":"2016-01-02T00:00:00.000Z"}"#;
+    let (url, _front) =
+        front(&upstream, Faults { catalog: Some(catalog), info: Some(info), ..Default::default() }).await;
+    let config = format!(
+        "[auth]\nmode = \"open\"\n[[upstream]]\nname = \"up\"\nurl = \"{url}/hapi\"\ncatalog = true\n"
+    );
+    let proxy = TestServer::start(&config, &[], None).await;
+    let (_, cat) = proxy.json("/hapi/catalog").await;
+    assert_eq!(cat["catalog"], json!([{"id": "ds1", "title": "ds1"}]), "a comma would split dataset=");
 }
