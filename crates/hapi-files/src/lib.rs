@@ -109,6 +109,60 @@ impl FilesSource {
         Ok(source)
     }
 
+    /// `info` completed from a CDF archive where it says nothing: each parameter's
+    /// `label` (`LABLAXIS` or `LABL_PTR_1`) and `description` (`CATDESC`), as the
+    /// archive's last file has them. `units` and `fill` are never taken, since HAPI has
+    /// every info state them. `None` with nothing to add (csv archives, an info built on
+    /// `definitions`, whose references must stay as written).
+    pub fn completed_info(&self) -> Option<DatasetInfo> {
+        let last = self.lock().granules.values().next_back().cloned()?;
+        if !is_cdf(&last) {
+            return None;
+        }
+        let all: Vec<usize> = (0..self.info.parameters.len()).collect();
+        let mut json = self.info.info_json(&all, false);
+        if json.contains_key("definitions") {
+            return None;
+        }
+        let draft = match describe::describe_cdf_file(&last) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(dataset = %self.info.id, file = %last.display(), error = %e, "reading the CDF attributes for the info failed");
+                return None;
+            }
+        };
+        let drafted = draft.get("parameters").and_then(serde_json::Value::as_array)?;
+        let mut added = 0;
+        for p in json.get_mut("parameters")?.as_array_mut()?.iter_mut().skip(1) {
+            let Some(p) = p.as_object_mut() else { continue };
+            let name = p.get("name").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+            let Some(from) =
+                drafted.iter().find(|d| d.get("name").and_then(serde_json::Value::as_str) == Some(&name))
+            else {
+                continue;
+            };
+            for key in ["label", "description"] {
+                if !p.contains_key(key)
+                    && let Some(v) = from.get(key)
+                {
+                    p.insert(key.to_owned(), v.clone());
+                    added += 1;
+                }
+            }
+        }
+        if added == 0 {
+            return None;
+        }
+        match DatasetInfo::from_json(&self.info.id, &serde_json::Value::Object(json)) {
+            Ok(info) => Some(info),
+            Err(errs) => {
+                let errs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+                tracing::warn!(dataset = %self.info.id, errors = %errs.join("; "), "the CDF attributes do not fit the info: left out");
+                None
+            }
+        }
+    }
+
     /// Granules known now.
     pub fn granules(&self) -> usize {
         self.lock().granules.len()

@@ -135,6 +135,8 @@ impl AppState {
         let mut index = HashMap::new();
         for spec in &config.datasets {
             let id = &spec.info.id;
+            // What a source's own files add to the info (CDF labels and descriptions).
+            let mut completed = None;
             let source: Arc<dyn Source> = match (given.get(id), &spec.source) {
                 (Some(source), _) => source.clone(),
                 (None, SourceSpec::Embedded) => {
@@ -148,7 +150,10 @@ impl AppState {
                         tokio::task::spawn_blocking(move || FilesSource::open(info, files)).await.map_err(
                             |e| SourceError::new(ErrorKind::Internal, "opening a files source", e),
                         )??;
-                    Arc::new(Blocking(Arc::new(opened)))
+                    let opened = Arc::new(opened);
+                    let o = opened.clone();
+                    completed = tokio::task::spawn_blocking(move || o.completed_info()).await.ok().flatten();
+                    Arc::new(Blocking(opened))
                 }
                 (None, SourceSpec::Command(command)) => {
                     Arc::new(hapi_command::CommandSource::new(spec.info.clone(), command.clone()))
@@ -163,6 +168,11 @@ impl AppState {
             };
             let extent = source.extent().await?;
             index.insert(id.clone(), datasets.len());
+            let mut spec = spec.clone();
+            if let Some(info) = completed {
+                spec.info = info;
+            }
+            let spec = &spec;
             datasets.push(Dataset {
                 spec: spec.clone(),
                 source,

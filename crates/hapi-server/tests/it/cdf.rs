@@ -107,8 +107,10 @@ pub fn variables(info: &DatasetInfo, lines: &[&str], compress: bool) -> Vec<Valu
             })
             .collect();
         col += w;
-        let mut attrs =
-            json!({"VAR_TYPE": "data", "DEPEND_0": "Epoch", "CATDESC": format!("{} of the test", p.name)});
+        // No CATDESC or LABLAXIS: the server would add them to the info (see
+        // `labels_and_descriptions_come_from_the_files_where_the_info_has_none`), and
+        // the headers would no longer be the store's.
+        let mut attrs = json!({"VAR_TYPE": "data", "DEPEND_0": "Epoch"});
         if let Some(f) = cdf_fill {
             attrs["FILLVAL"] = f;
         }
@@ -474,5 +476,49 @@ async fn a_record_varying_depend_1_is_described_and_served_as_time_varying_bins(
     assert_eq!(
         text,
         "2024-03-01T00:00:10.000Z,1.0,11.0,2.0,3.0\n2024-03-01T00:00:20.000Z,2.0,12.0,3.0,4.0\n"
+    );
+}
+
+/// Where the info says nothing of a parameter's label or description, the CDF's
+/// `LABLAXIS` and `CATDESC` are served; what the info says is kept.
+#[tokio::test]
+async fn labels_and_descriptions_come_from_the_files_where_the_info_has_none() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("2024")).unwrap();
+    let times: Vec<String> = (0..3).map(|i| format!("2024-03-01T00:00:{:02}.000Z", i * 10)).collect();
+    let attrs = |label: &str, desc: &str| json!({"VAR_TYPE": "data", "DEPEND_0": "Epoch", "UNITS": "nT", "LABLAXIS": label, "CATDESC": desc, "FILLVAL": [-1e31, "CDF_DOUBLE"]});
+    let vars = json!([
+        {"name": "Epoch", "type": 33, "attrs": {"VAR_TYPE": "support_data"}, "values": times},
+        {"name": "B", "type": 45, "attrs": attrs("B total", "field magnitude, from the file"), "values": [1.0, 2.0, 3.0]},
+        {"name": "q", "type": 45, "attrs": attrs("Q file", "quality, from the file"), "values": [0.0, 1.0, 0.0]},
+    ]);
+    write_cdf(
+        &python,
+        &json!({"files": [{"path": dir.path().join("2024/s_20240301.cdf"), "variables": vars}]}),
+    );
+    let info = r#"{"parameters":[
+      {"name":"Epoch","type":"isotime","units":"UTC","fill":null,"length":24},
+      {"name":"B","type":"double","units":"nT","fill":"-1e31"},
+      {"name":"q","type":"double","units":"nT","fill":"-1e31","description":"quality, as we say"}],"cadence":"PT10S"}"#;
+    let config = format!(
+        "[auth]\nmode = \"open\"\n[[dataset]]\nid = \"s\"\ninfo = '''{info}'''\n{}\n",
+        cdf_source(dir.path(), "s")
+    );
+    let s = TestServer::start(&config, &[], None).await;
+    let (status, served) = s.json("/hapi/info?dataset=s").await;
+    assert_eq!(status, 200, "{served}");
+    let p = &served["parameters"];
+    assert_eq!(
+        (&p[1]["label"], &p[1]["description"]),
+        (&json!("B total"), &json!("field magnitude, from the file"))
+    );
+    assert_eq!((&p[2]["label"], &p[2]["description"]), (&json!("Q file"), &json!("quality, as we say")));
+    assert_eq!(p[1]["units"], "nT");
+    let (status, text) =
+        s.text("/hapi/data?dataset=s&start=2024-03-01T00:00:00Z&stop=2024-03-01T00:00:20Z").await;
+    assert_eq!(
+        (status, text.as_str()),
+        (200, "2024-03-01T00:00:00.000Z,1.0,0.0\n2024-03-01T00:00:10.000Z,2.0,1.0\n")
     );
 }
