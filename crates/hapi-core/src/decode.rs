@@ -365,7 +365,10 @@ fn value(p: &Parameter, text: &str, column: &mut Column) -> Result<(), String> {
         Column::Double { values, .. } => {
             let text = text.trim_ascii();
             let raw = text.as_bytes();
-            let v = text.parse::<f64>().map_err(|_| format!("not a double: {}", shown(raw)))?;
+            let v = match short_decimal(raw) {
+                Some(v) => v,
+                None => text.parse::<f64>().map_err(|_| format!("not a double: {}", shown(raw)))?,
+            };
             if v.is_infinite() {
                 return Err(format!("not a finite double: {} (write the fill value instead)", shown(raw)));
             }
@@ -401,6 +404,40 @@ fn value(p: &Parameter, text: &str, column: &mut Column) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `[-+]digits[.digits]` with 15 digits at most, as time series mostly hold: the
+/// digits as an integer divided by a power of ten. Both are exact in `f64` (below 2^53,
+/// and 10^15), and one IEEE division rounds correctly, so this is the value
+/// `str::parse` gives, at a fraction of its cost on the csv files' hot path (std's
+/// general parser was a sixth of a files download). Anything else: `None`.
+fn short_decimal(b: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] =
+        [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    let (negative, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let (mut m, mut n, mut fraction, mut dot) = (0u64, 0usize, 0usize, false);
+    for &c in digits {
+        if c == b'.' && !dot {
+            dot = true;
+            continue;
+        }
+        let d = c.wrapping_sub(b'0');
+        if d > 9 || n == 15 {
+            return None;
+        }
+        m = m * 10 + u64::from(d);
+        n += 1;
+        fraction += usize::from(dot);
+    }
+    if n == 0 {
+        return None;
+    }
+    let v = m as f64 / POW10[fraction];
+    Some(if negative { -v } else { v })
 }
 
 fn empty_batch(info: &DatasetInfo) -> Batch {

@@ -400,3 +400,40 @@ fn records_before_skip_before_are_dropped_with_their_time_still_checked() {
     assert_eq!((e.line, e.column), (2, Some(1)), "{e}");
     assert!(e.message.contains("not after the previous record"), "{e}");
 }
+
+proptest::proptest! {
+    /// The short-decimal path gives exactly what `str::parse` gives.
+    #[test]
+    fn short_decimals_parse_as_std_does(int in "[-+]?[0-9]{0,15}", frac in proptest::option::of("[0-9]{0,15}")) {
+        let text = match &frac { Some(f) => format!("{int}.{f}"), None => int };
+        let std = text.parse::<f64>().ok();
+        if let Some(v) = short_decimal(text.as_bytes()) {
+            proptest::prop_assert_eq!(Some(v.to_bits()), std.map(f64::to_bits), "{}", text);
+        }
+    }
+}
+
+#[test]
+fn short_decimals_at_their_edges() {
+    for t in [
+        "0",
+        "-0",
+        "-0.000",
+        "5.",
+        ".5",
+        "+1.25",
+        "999999999999999",
+        "0.000000000000001",
+        "123456789.012345",
+        "-1e31",
+    ] {
+        let std = t.parse::<f64>().unwrap();
+        if let Some(v) = short_decimal(t.as_bytes()) {
+            assert_eq!(v.to_bits(), std.to_bits(), "{t}");
+        }
+    }
+    assert_eq!(short_decimal(b"1.5"), Some(1.5));
+    for t in ["", "-", ".", "1.2.3", "1e5", "nan", "1234567890123456", "0x10", "1,5"] {
+        assert_eq!(short_decimal(t.as_bytes()), None, "{t}");
+    }
+}
