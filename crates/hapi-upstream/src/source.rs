@@ -1,7 +1,7 @@
 //! One upstream dataset as a [`Source`].
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -22,6 +22,8 @@ const BATCH_ROWS: usize = 4096;
 /// A piece is halved on 1408 at most this often: 2^-20 of a range is below any limit
 /// an upstream could mean.
 const MAX_HALVINGS: u32 = 20;
+/// The first retry after the upstream failed to give a dataset's dates.
+const RETRY: Duration = Duration::from_secs(2);
 /// Keys of an upstream `/info` that are ours to decide: the dates follow the
 /// upstream through the extent, the request duration is our own limit's.
 const OURS: [&str; 6] = ["HAPI", "status", "format", "startDate", "stopDate", "maxRequestDuration"];
@@ -60,6 +62,8 @@ struct Inner {
 struct Dates {
     extent: Extent,
     read: Instant,
+    /// How long after `read` the next read is due: `refresh`, or less after failures.
+    wait: Duration,
     refreshing: bool,
 }
 
@@ -76,7 +80,9 @@ impl UpstreamSource {
         let max_piece =
             raw.get("maxRequestDuration").and_then(Value::as_str).and_then(hapi_core::duration::parse);
         let extent = extent_of(&info, raw);
-        let dates = Mutex::new(Dates { extent, read: Instant::now(), refreshing: false });
+        // Without dates yet (the upstream was down), the first extent read asks again.
+        let wait = if extent.is_some() { upstream.refresh() } else { Duration::ZERO };
+        let dates = Mutex::new(Dates { extent, read: Instant::now(), wait, refreshing: false });
         UpstreamSource {
             inner: Arc::new(Inner { upstream, remote: remote.to_owned(), info, binary, max_piece, dates }),
         }
@@ -99,7 +105,7 @@ impl Inner {
     fn refresh_dates(self: &Arc<Self>) {
         {
             let mut d = self.dates.lock().unwrap_or_else(|e| e.into_inner());
-            if d.refreshing || d.read.elapsed() < self.upstream.refresh() {
+            if d.refreshing || d.read.elapsed() < d.wait {
                 return;
             }
             d.refreshing = true;
@@ -110,10 +116,16 @@ impl Inner {
             let mut d = me.dates.lock().unwrap_or_else(|e| e.into_inner());
             d.refreshing = false;
             d.read = Instant::now();
+            let refresh = me.upstream.refresh();
             match fresh {
-                Ok(raw) => d.extent = extent_of(&me.info, &raw),
+                Ok(raw) => {
+                    d.extent = extent_of(&me.info, &raw);
+                    d.wait = refresh;
+                }
                 Err(e) => {
-                    tracing::warn!(dataset = %me.info.id, error = %e, "re-reading the upstream's dates failed")
+                    // Soon after a failure, then less and less often, up to `refresh`.
+                    d.wait = if d.wait >= refresh { RETRY } else { (d.wait * 2).max(RETRY) }.min(refresh);
+                    tracing::warn!(dataset = %me.info.id, error = %e, retry = ?d.wait, "re-reading the upstream's dates failed")
                 }
             }
         });

@@ -141,6 +141,8 @@ struct Faults {
     info: Option<&'static str>,
     /// Answer `/catalog` with this.
     catalog: Option<&'static str>,
+    /// Answer `/info` with HTTP 500 while set.
+    info_down: std::sync::atomic::AtomicBool,
 }
 
 struct Front {
@@ -176,6 +178,9 @@ async fn forward(State(front): State<Arc<Front>>, request: Request) -> Response 
     let data = pq.starts_with("/hapi/data");
     if let Some(catalog) = f.catalog.filter(|_| pq.starts_with("/hapi/catalog")) {
         return ([("content-type", "application/json")], catalog).into_response();
+    }
+    if f.info_down.load(Ordering::SeqCst) && pq.starts_with("/hapi/info") {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "down").into_response();
     }
     if let Some(info) = f.info.filter(|_| pq.starts_with("/hapi/info")) {
         return ([("content-type", "application/json")], info).into_response();
@@ -444,4 +449,34 @@ async fn a_catalog_id_we_could_not_serve_is_left_out_and_the_others_are_served()
     let proxy = TestServer::start(&config, &[], None).await;
     let (_, cat) = proxy.json("/hapi/catalog").await;
     assert_eq!(cat["catalog"], json!([{"id": "ds1", "title": "ds1"}]), "a comma would split dataset=");
+}
+
+/// A dataset with its own info starts while its upstream cannot give the dates; they
+/// come as soon as it can, not a `refresh` later.
+#[tokio::test]
+async fn dates_the_upstream_could_not_give_at_start_up_come_when_it_can() {
+    let upstream = TestServer::fixture().await;
+    let faults = Faults { info_down: true.into(), ..Default::default() };
+    let (url, front) = front(&upstream, faults).await;
+    let info = r#"{"parameters":[
+  {"name":"Time","type":"isotime","units":"UTC","fill":null,"length":24},
+  {"name":"Bx","type":"double","units":"nT","fill":"-1e31"},
+  {"name":"By","type":"double","units":"nT","fill":"-1e31"},
+  {"name":"Bz","type":"double","units":"nT","fill":"-1e31"}],"cadence":"PT1M"}"#;
+    let config = format!(
+        "[auth]\nmode = \"open\"\n[[dataset]]\nid = \"ds1\"\ninfo = '''{info}'''\nsource = {{ kind = \"hapi\", upstream = \"up\" }}\n[[upstream]]\nname = \"up\"\nurl = \"{url}/hapi\"\nrefresh = 300\n"
+    );
+    let proxy = TestServer::start(&config, &[], None).await;
+    let (_, before) = proxy.json("/hapi/info?dataset=ds1").await;
+    assert_ne!(before["startDate"], "2016-01-01T00:00:00.000Z", "no dates yet: {before}");
+    front.faults.info_down.store(false, Ordering::SeqCst);
+    let (_, theirs) = upstream.json("/hapi/info?dataset=ds1").await;
+    for _ in 0..50 {
+        let (_, now) = proxy.json("/hapi/info?dataset=ds1").await;
+        if now["startDate"] == theirs["startDate"] && now["stopDate"] == theirs["stopDate"] {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the upstream's dates did not arrive within 5 s");
 }
