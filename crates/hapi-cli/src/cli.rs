@@ -269,12 +269,17 @@ fn login_creds(g: &Global, s: &Settings) -> Result<Credentials> {
         .clone()
         .filter(|i| !i.is_empty())
         .ok_or_else(|| Error::Usage("hapi login needs --client-id (or HAPI_CLIENT_ID)".into()))?;
-    if std::io::stdin().is_terminal() {
-        eprint!("client secret for {client_id}: ");
-    }
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).map_err(|e| Error::Io(format!("reading the secret: {e}")))?;
-    let client_secret = line.trim_end_matches(['\r', '\n']).to_owned();
+    let term = console::Term::stderr();
+    let client_secret = if std::io::stdin().is_terminal() && term.is_term() {
+        // Typed at a terminal: not echoed (console switches ECHO off for the line).
+        term.write_str(&format!("client secret for {client_id} (not shown): "))
+            .and_then(|()| term.read_secure_line())
+            .map_err(|e| Error::Io(format!("reading the secret: {e}")))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| Error::Io(format!("reading the secret: {e}")))?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
     if client_secret.is_empty() {
         return Err(Error::Usage("no client secret on stdin".into()));
     }
