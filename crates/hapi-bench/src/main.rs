@@ -117,6 +117,18 @@ async fn download(addr: &str, pq: &str, extra: &str) -> Result<(usize, f64, Dura
     Ok((total, t.elapsed().as_secs_f64(), first.unwrap_or_default()))
 }
 
+/// MB/s of a whole response, the median of three downloads, and its bytes.
+async fn full_rate(addr: &str, pq: &str) -> Result<(f64, usize)> {
+    let mut secs = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..3 {
+        let (n, t, _) = download(addr, pq, "").await?;
+        bytes = n;
+        secs.push(t);
+    }
+    Ok((bytes as f64 / 1e6 / median(secs), bytes))
+}
+
 fn vm_hwm_kb(pid: u32) -> Result<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
@@ -722,14 +734,7 @@ async fn files_rows(bin: &Path, work: &Path, python: Option<&Path>) -> Result<Ve
         let mut rates = [0.0; 2];
         for (rate, id) in rates.iter_mut().zip(["store", "files"]) {
             let pq = format!("/hapi/data?dataset={id}&{range}{suffix}");
-            let mut secs = Vec::new();
-            let mut bytes = 0;
-            for _ in 0..3 {
-                let (n, t, _) = download(&s.addr, &pq, "").await?;
-                bytes = n;
-                secs.push(t);
-            }
-            *rate = bytes as f64 / 1e6 / median(secs);
+            *rate = full_rate(&s.addr, &pq).await?.0;
         }
         let [store, files] = rates;
         rows.push((
@@ -786,14 +791,7 @@ async fn upstream_rows(
         let pq = format!("/hapi/data?dataset=store&{range}{suffix}");
         let mut rates = [0.0; 2];
         for (rate, addr) in rates.iter_mut().zip([upstream, proxy.addr.as_str()]) {
-            let mut secs = Vec::new();
-            let mut bytes = 0;
-            for _ in 0..3 {
-                let (n, t, _) = download(addr, &pq, "").await?;
-                bytes = n;
-                secs.push(t);
-            }
-            *rate = bytes as f64 / 1e6 / median(secs);
+            *rate = full_rate(addr, &pq).await?.0;
         }
         let [direct, through] = rates;
         rows.push((
@@ -826,15 +824,9 @@ async fn cdf_rows(s: &Server, range: &str) -> Result<Vec<(String, String, String
         let mut rates = [0.0; 2];
         for (rate, id) in rates.iter_mut().zip(["store", "cdf"]) {
             let pq = format!("/hapi/data?dataset={id}&{range}{suffix}");
-            let mut secs = Vec::new();
-            let mut bytes = 0;
-            for _ in 0..3 {
-                let (n, t, _) = download(&s.addr, &pq, "").await?;
-                bytes = n;
-                secs.push(t);
-            }
+            let (r, bytes) = full_rate(&s.addr, &pq).await?;
             sizes.push((id, label, bytes));
-            *rate = bytes as f64 / 1e6 / median(secs);
+            *rate = r;
         }
         let [store, cdf] = rates;
         rows.push((

@@ -87,7 +87,7 @@ pub fn describe(text: &str) -> Result<Value, String> {
     Ok(Value::Object(info))
 }
 
-/// The most common positive step between consecutive times.
+/// The most common positive step between consecutive times (csv and CDF alike).
 fn cadence(times: &[Nanos]) -> Option<Nanos> {
     let mut steps: HashMap<Nanos, usize> = HashMap::new();
     for w in times.windows(2) {

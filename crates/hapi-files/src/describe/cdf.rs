@@ -87,7 +87,7 @@ pub fn describe_cdf(cdf: &Cdf) -> Result<Value, String> {
     if parameters.len() < 2 {
         return Err(format!("no record-varying variable depends on the epoch {:?}", epoch.name));
     }
-    let cadence = cadence(&sample);
+    let cadence = super::cadence(&sample);
     let mut info = Map::new();
     info.insert("parameters".to_owned(), Value::Array(parameters));
     info.insert("startDate".to_owned(), json!(time::format_string(sample[0], fmt)));
@@ -99,16 +99,6 @@ pub fn describe_cdf(cdf: &Cdf) -> Result<Value, String> {
         info.insert("cadence".to_owned(), json!(duration::format(c)));
     }
     Ok(Value::Object(info))
-}
-
-fn cadence(times: &[Nanos]) -> Option<Nanos> {
-    let mut steps: HashMap<Nanos, usize> = HashMap::new();
-    for w in times.windows(2) {
-        if w[1] > w[0] {
-            *steps.entry(w[1] - w[0]).or_default() += 1;
-        }
-    }
-    steps.into_iter().max_by_key(|&(step, n)| (n, std::cmp::Reverse(step))).map(|(step, _)| step)
 }
 
 /// A text attribute, trimmed, when not blank.
