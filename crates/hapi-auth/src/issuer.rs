@@ -15,8 +15,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -32,7 +32,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::keyfile;
-use crate::store::Store;
+use crate::store::{AuthStore, SqliteAuthStore};
 use crate::validate::ValidatorConfig;
 use crate::{Identity, secret, unix_now};
 
@@ -99,6 +99,9 @@ pub enum IssuerError {
     /// The client/user database.
     #[error("auth database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// Another backend's database (PostgreSQL) failed or could not be reached.
+    #[error("auth database: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A bad argument or setting.
     #[error("{0}")]
     Invalid(String),
@@ -166,7 +169,7 @@ pub struct Issuer {
     kid: String,
     signing_key: EncodingKey,
     jwk: Jwk,
-    store: Store,
+    store: Arc<dyn AuthStore>,
     /// Hashes checked when the client or user is unknown, so a miss costs as much as a
     /// hit: a client secret's kind for clients, a password's for users.
     dummy_client_hash: OnceLock<String>,
@@ -196,10 +199,21 @@ const MAX_SECRET: usize = 1024;
 impl Issuer {
     /// Opens (creating on first use) the signing key and the client database in `data_dir`.
     pub fn open(data_dir: &Path, cfg: IssuerConfig) -> Result<Issuer, IssuerError> {
-        check_config(&cfg)?;
         std::fs::create_dir_all(data_dir)
             .map_err(|source| IssuerError::Io { path: data_dir.to_owned(), source })?;
-        let key_path = data_dir.join("issuer-key");
+        let store = Arc::new(SqliteAuthStore::open(&data_dir.join("auth.sqlite3"))?);
+        Issuer::with_store(&data_dir.join("issuer-key"), store, cfg)
+    }
+
+    /// Opens (creating on first use) the signing key at `key_path`, with clients and
+    /// users in `store`. Replicas share both: the same key file and one database.
+    pub fn with_store(
+        key_path: &Path,
+        store: Arc<dyn AuthStore>,
+        cfg: IssuerConfig,
+    ) -> Result<Issuer, IssuerError> {
+        check_config(&cfg)?;
+        let key_path = key_path.to_owned();
         let der = keyfile::load_or_create(&key_path)?;
         let pair = Ed25519KeyPair::from_pkcs8(&der)
             .map_err(|e| IssuerError::Key { path: key_path.clone(), reason: e.to_string() })?;
@@ -217,7 +231,6 @@ impl Issuer {
         };
         let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| IssuerError::Crypto(e.to_string()))?;
         jwk.common.key_id = Some(kid.clone());
-        let store = Store::open(&data_dir.join("auth.sqlite3"))?;
         Ok(Issuer {
             cfg,
             kid,

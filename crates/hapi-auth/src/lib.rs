@@ -41,7 +41,7 @@ mod keys;
 mod revocation;
 mod rules;
 mod secret;
-mod store;
+pub mod store;
 mod validate;
 
 pub use error::{SetupError, TokenError};
@@ -49,6 +49,7 @@ pub use identity::Identity;
 pub use issuer::{ClientInfo, Issuer, IssuerConfig, IssuerError, OAuthError, SecretChecks, UserInfo};
 pub use revocation::{RECHECK, Revocation};
 pub use rules::{AccessRules, EmbargoConfig, RuleConfig, RulesConfig};
+pub use store::{AuthStore, SqliteAuthStore};
 pub use validate::{Introspection, TokenValidator, ValidatorConfig};
 
 /// Seconds since 1970 (UTC), the unit of JWT `exp`/`iat`/`nbf`.

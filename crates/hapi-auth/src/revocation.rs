@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::issuer::IssuerError;
-use crate::store::{SessionRow, Store};
+use crate::store::{AuthStore, SessionRow, SqliteAuthStore};
 use crate::{Identity, secret, unix_now};
 
 /// How long a checked answer is reused: the delay a revocation elsewhere may take here.
@@ -32,7 +32,7 @@ const CAPACITY: usize = 10_000;
 /// Sessions and client revocations, checked against `auth.sqlite3`. `Send + Sync`.
 #[derive(Debug)]
 pub struct Revocation {
-    store: Store,
+    store: Arc<dyn AuthStore>,
     recheck: Duration,
     sessions: Memo<[u8; 32], Option<Arc<Identity>>>,
     clients: Memo<String, bool>,
@@ -44,12 +44,12 @@ impl Revocation {
     pub fn open(data_dir: &Path, recheck: Duration) -> Result<Revocation, IssuerError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| IssuerError::Io { path: data_dir.to_owned(), source })?;
-        Ok(Revocation {
-            store: Store::open(&data_dir.join("auth.sqlite3"))?,
-            recheck,
-            sessions: Memo::default(),
-            clients: Memo::default(),
-        })
+        Ok(Revocation::with_store(Arc::new(SqliteAuthStore::open(&data_dir.join("auth.sqlite3"))?), recheck))
+    }
+
+    /// Checks sessions and clients in `store` (the issuer's).
+    pub fn with_store(store: Arc<dyn AuthStore>, recheck: Duration) -> Revocation {
+        Revocation { store, recheck, sessions: Memo::default(), clients: Memo::default() }
     }
 
     /// How long an answer is reused.

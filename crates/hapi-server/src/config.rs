@@ -222,6 +222,9 @@ pub struct AuthFileConfig {
     pub cookie_origins: Vec<String>,
     /// File with the session cookie key (shared by replicas); default: in the data directory.
     pub session_key_file: Option<PathBuf>,
+    /// File with the built-in issuer's signing key (shared by replicas); default: in the
+    /// data directory.
+    pub issuer_key_file: Option<PathBuf>,
     /// `[auth.issuer]`, the built-in token issuer.
     #[serde(default)]
     pub issuer: IssuerFileConfig,
@@ -524,6 +527,8 @@ pub struct AuthSettings {
     pub cookie_origins: Vec<String>,
     /// Where the session key lives.
     pub session_key_file: PathBuf,
+    /// Where the built-in issuer's signing key lives.
+    pub issuer_key_file: PathBuf,
 }
 
 /// What each mode needs, ready to use.
@@ -633,6 +638,7 @@ fn auth_settings(
         session_ttl,
         cookie_origins: a.cookie_origins,
         session_key_file: a.session_key_file.unwrap_or_else(|| data_dir.join("session-key")),
+        issuer_key_file: a.issuer_key_file.unwrap_or_else(|| data_dir.join("issuer-key")),
     })
 }
 

@@ -178,7 +178,9 @@ fn issuer(config: &Config) -> Result<Issuer> {
         .auth
         .issuer()
         .context("clients and local accounts belong to the built-in issuer: the configuration's [auth] mode is not \"builtin\"")?;
-    Issuer::open(&config.data_dir, cfg.clone()).context("opening the built-in issuer")
+    let store = hapi_server::auth::open_auth_store(&config.data_dir)?;
+    Issuer::with_store(&config.auth.issuer_key_file, store, cfg.clone())
+        .context("opening the built-in issuer")
 }
 
 /// Installs the subscriber: JSON lines, or text coloured only for people (files and

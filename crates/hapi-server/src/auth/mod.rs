@@ -25,7 +25,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::routing::{get, post};
-use hapi_auth::{AccessRules, Identity, Issuer, Revocation, TokenValidator};
+use hapi_auth::{AccessRules, AuthStore, Identity, Issuer, Revocation, SqliteAuthStore, TokenValidator};
 
 use crate::config::{AuthSettings, LoginClient, ModeSettings};
 pub use denied::Denied;
@@ -143,6 +143,15 @@ pub struct Browser {
     pub revocation: Arc<Revocation>,
 }
 
+/// Opens the database of the built-in issuer's clients and users and of the browser
+/// sessions: `auth.sqlite3` in the data directory.
+pub fn open_auth_store(data_dir: &Path) -> Result<Arc<dyn AuthStore>> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join("auth.sqlite3");
+    let store = SqliteAuthStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
 /// Argon2 checks that may run at once.
 const HASHING_SLOTS: usize = 4;
 
@@ -151,7 +160,12 @@ impl Access {
     /// and database, or discovers the external provider (a start-up error if it fails).
     pub async fn build(s: &AuthSettings, prefix: &str, data_dir: &Path) -> Result<Access> {
         let site = Site { prefix: prefix.to_owned(), public_url: s.public_url.clone() };
-        let browser = || -> Result<Browser> {
+        // One database for the issuer and the sessions; an open server needs neither.
+        let db = match s.mode {
+            ModeSettings::Open => None,
+            _ => Some(open_auth_store(data_dir)?),
+        };
+        let browser = |db: &Arc<dyn AuthStore>| -> Result<Browser> {
             let cookie_path = if prefix.is_empty() { "/" } else { prefix };
             Ok(Browser {
                 cookies: Sessions::open(
@@ -160,36 +174,36 @@ impl Access {
                     s.session_ttl,
                     cookie_path,
                 )?,
-                revocation: Arc::new(
-                    Revocation::open(data_dir, hapi_auth::RECHECK).context("opening the session database")?,
-                ),
+                revocation: Arc::new(Revocation::with_store(db.clone(), hapi_auth::RECHECK)),
             })
         };
         let mode = match &s.mode {
             ModeSettings::Open => Mode::Open,
             ModeSettings::Builtin { issuer, leeway } => {
-                let issuer =
-                    Issuer::open(data_dir, issuer.clone()).context("opening the built-in token issuer")?;
+                let db = db.as_ref().expect("opened for every mode but Open");
+                let issuer = Issuer::with_store(&s.issuer_key_file, db.clone(), issuer.clone())
+                    .context("opening the built-in token issuer")?;
                 let mut cfg = issuer.validator_config();
                 cfg.leeway = *leeway;
                 let validator = TokenValidator::with_keys(cfg, issuer.jwks());
                 Mode::Builtin(Arc::new(Builtin {
                     issuer: Arc::new(issuer),
                     validator,
-                    browser: browser()?,
+                    browser: browser(db)?,
                     hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
                     throttle: throttle::Throttle::default(),
                     site: site.clone(),
                 }))
             }
             ModeSettings::Oidc { validator, login } => {
+                let db = db.as_ref().expect("opened for every mode but Open");
                 let v = TokenValidator::discover(validator.clone())
                     .await
                     .with_context(|| format!("discovering the OpenID provider {}", validator.issuer))?;
                 Mode::Oidc(Arc::new(Oidc {
                     validator: v,
                     login: login.clone(),
-                    browser: browser()?,
+                    browser: browser(db)?,
                     site: site.clone(),
                 }))
             }

@@ -1,13 +1,20 @@
-//! The issuer's clients and local users in SQLite (`auth.sqlite3`, WAL). The server and
-//! the command line open the same file, so writes are single statements and readers
-//! wait (busy timeout) rather than fail while the other process writes.
+//! Where the issuer's clients, local users and browser sessions live: the [`AuthStore`]
+//! trait, and its embedded backend [`SqliteAuthStore`] (`auth.sqlite3`, WAL). The server
+//! and the command line open the same file, so writes are single statements and readers
+//! wait (busy timeout) rather than fail while the other process writes. Replicas that
+//! share PostgreSQL use `hapi_postgres`'s implementation of the same trait.
+//!
+//! Calls block (a database round trip): callers run them on a blocking thread.
 
+use std::fmt;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::issuer::{ClientInfo, IssuerError, UserInfo};
+
+pub mod contract;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS clients (
@@ -39,50 +46,105 @@ PRAGMA user_version = 2;
 ";
 
 /// A client as the token endpoint needs it.
-pub(crate) struct ClientRow {
-    pub(crate) secret_hash: String,
-    pub(crate) roles: Vec<String>,
-    pub(crate) revoked: bool,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRow {
+    /// PHC string of the secret's hash.
+    pub secret_hash: String,
+    /// Roles carried in its tokens.
+    pub roles: Vec<String>,
+    /// Revoked clients get `invalid_client`.
+    pub revoked: bool,
 }
 
 /// A session to record.
-pub(crate) struct SessionRow {
-    pub(crate) subject: String,
-    pub(crate) local: bool,
-    pub(crate) identity: String,
-    pub(crate) expires_at: i64,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Who logged in.
+    pub subject: String,
+    /// A local account (its roles are read from the users on each check).
+    pub local: bool,
+    /// JSON of the identity at login.
+    pub identity: String,
+    /// Unix seconds.
+    pub expires_at: i64,
 }
 
 /// A live session as stored.
-pub(crate) struct LiveSession {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSession {
     /// JSON of the identity at login.
-    pub(crate) identity: String,
+    pub identity: String,
     /// A local account's session.
-    pub(crate) local: bool,
+    pub local: bool,
     /// A local account's current roles; `None` when the account is gone.
-    pub(crate) roles: Option<Vec<String>>,
+    pub roles: Option<Vec<String>>,
 }
 
-pub(crate) struct UserRow {
-    pub(crate) password_hash: String,
-    pub(crate) roles: Vec<String>,
+/// A local account as the login needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// PHC string (argon2id) of the password.
+    pub password_hash: String,
+    /// Its roles.
+    pub roles: Vec<String>,
 }
 
+/// The issuer's and the sessions' storage. Every method is one atomic change or read.
+/// Times are unix seconds.
+pub trait AuthStore: Send + Sync + fmt::Debug + 'static {
+    /// Adds a client; `false` when the id is taken.
+    fn insert_client(&self, id: &str, hash: &str, roles: &[String], now: i64) -> Result<bool, IssuerError>;
+    /// A client as the token endpoint needs it.
+    fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError>;
+    /// Every client, oldest first.
+    fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError>;
+    /// Revokes a client; `false` when there is no active client `id`.
+    fn revoke(&self, id: &str, now: i64) -> Result<bool, IssuerError>;
+    /// Sets a new secret's hash; `false` when there is no active client `id`.
+    fn set_secret(&self, id: &str, hash: &str, now: i64) -> Result<bool, IssuerError>;
+    /// Replaces the secret's hash by another of the same secret, only while `old` is
+    /// stored (a rotation in between wins); `secret_rotated_at` stays.
+    fn replace_secret_hash(&self, id: &str, old: &str, new: &str) -> Result<bool, IssuerError>;
+    /// Whether client `id` exists and is not revoked.
+    fn client_active(&self, id: &str) -> Result<bool, IssuerError>;
+    /// Adds a local account; `false` when the name is taken.
+    fn insert_user(&self, name: &str, hash: &str, roles: &[String], now: i64) -> Result<bool, IssuerError>;
+    /// A local account.
+    fn user(&self, name: &str) -> Result<Option<UserRow>, IssuerError>;
+    /// Every local account, by name.
+    fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError>;
+    /// `false` when there is no user `name`.
+    fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<bool, IssuerError>;
+    /// Removes the account and ends its sessions, in one transaction: an account of the
+    /// same name created later is a new account, not a way back into the old sessions.
+    fn remove_user(&self, name: &str) -> Result<bool, IssuerError>;
+    /// Records a session (and may forget expired ones, so the table stays small).
+    fn insert_session(&self, s: &SessionRow, id_hash: &str, now: i64) -> Result<(), IssuerError>;
+    /// A live session: recorded, not expired at `now`.
+    fn session(&self, id_hash: &str, now: i64) -> Result<Option<LiveSession>, IssuerError>;
+    /// Ends a session.
+    fn delete_session(&self, id_hash: &str) -> Result<(), IssuerError>;
+}
+
+/// The embedded backend: `auth.sqlite3` in the data directory.
 #[derive(Debug)]
-pub(crate) struct Store {
+pub struct SqliteAuthStore {
     conn: Mutex<Connection>,
 }
 
-fn roles_json(roles: &[String]) -> String {
+/// Roles as stored: a JSON array of strings.
+pub fn roles_json(roles: &[String]) -> String {
     serde_json::to_string(roles).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn roles_from(json: &str) -> Vec<String> {
+/// Roles from their stored JSON.
+pub fn roles_from(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
 }
 
-impl Store {
-    pub(crate) fn open(path: &Path) -> Result<Store, IssuerError> {
+impl SqliteAuthStore {
+    /// Opens (creating on first use, mode 0600) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteAuthStore, IssuerError> {
         restrict_new_file(path)?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -91,22 +153,18 @@ impl Store {
             tracing::warn!(%mode, "the auth database is not in WAL mode");
         }
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(SqliteAuthStore { conn: Mutex::new(conn) })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // Poisoning means a panic elsewhere mid-call; SQLite itself stays consistent.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
+impl AuthStore for SqliteAuthStore {
     /// `false` when the id is taken.
-    pub(crate) fn insert_client(
-        &self,
-        id: &str,
-        hash: &str,
-        roles: &[String],
-        now: i64,
-    ) -> Result<bool, IssuerError> {
+    fn insert_client(&self, id: &str, hash: &str, roles: &[String], now: i64) -> Result<bool, IssuerError> {
         let n = self.conn().execute(
             "INSERT INTO clients (id, secret_hash, roles, created_at, secret_rotated_at) VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT (id) DO NOTHING",
@@ -115,7 +173,7 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub(crate) fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError> {
+    fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError> {
         let row = self
             .conn()
             .prepare_cached("SELECT secret_hash, roles, revoked_at IS NOT NULL FROM clients WHERE id = ?1")?
@@ -130,7 +188,7 @@ impl Store {
         Ok(row)
     }
 
-    pub(crate) fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
+    fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
         let conn = self.conn();
         let mut st = conn.prepare(
             "SELECT id, roles, created_at, secret_rotated_at, revoked_at FROM clients ORDER BY created_at, id",
@@ -148,7 +206,7 @@ impl Store {
     }
 
     /// `false` when there is no active client `id`.
-    pub(crate) fn revoke(&self, id: &str, now: i64) -> Result<bool, IssuerError> {
+    fn revoke(&self, id: &str, now: i64) -> Result<bool, IssuerError> {
         let n = self.conn().execute(
             "UPDATE clients SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
             params![id, now],
@@ -157,7 +215,7 @@ impl Store {
     }
 
     /// `false` when there is no active client `id`.
-    pub(crate) fn set_secret(&self, id: &str, hash: &str, now: i64) -> Result<bool, IssuerError> {
+    fn set_secret(&self, id: &str, hash: &str, now: i64) -> Result<bool, IssuerError> {
         let n = self.conn().execute(
             "UPDATE clients SET secret_hash = ?2, secret_rotated_at = ?3 WHERE id = ?1 AND revoked_at IS NULL",
             params![id, hash, now],
@@ -167,7 +225,7 @@ impl Store {
 
     /// Replaces the secret's hash by another of the same secret, only while `old` is
     /// stored (a rotation in between wins); `secret_rotated_at` stays.
-    pub(crate) fn replace_secret_hash(&self, id: &str, old: &str, new: &str) -> Result<bool, IssuerError> {
+    fn replace_secret_hash(&self, id: &str, old: &str, new: &str) -> Result<bool, IssuerError> {
         let n = self.conn().execute(
             "UPDATE clients SET secret_hash = ?3 WHERE id = ?1 AND secret_hash = ?2 AND revoked_at IS NULL",
             params![id, old, new],
@@ -176,13 +234,7 @@ impl Store {
     }
 
     /// `false` when the name is taken.
-    pub(crate) fn insert_user(
-        &self,
-        name: &str,
-        hash: &str,
-        roles: &[String],
-        now: i64,
-    ) -> Result<bool, IssuerError> {
+    fn insert_user(&self, name: &str, hash: &str, roles: &[String], now: i64) -> Result<bool, IssuerError> {
         let n = self.conn().execute(
             "INSERT INTO users (name, password_hash, roles, created_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO NOTHING",
@@ -191,7 +243,7 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub(crate) fn user(&self, name: &str) -> Result<Option<UserRow>, IssuerError> {
+    fn user(&self, name: &str) -> Result<Option<UserRow>, IssuerError> {
         let row = self
             .conn()
             .prepare_cached("SELECT password_hash, roles FROM users WHERE name = ?1")?
@@ -203,7 +255,7 @@ impl Store {
     }
 
     /// `false` when there is no user `name`.
-    pub(crate) fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<bool, IssuerError> {
+    fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<bool, IssuerError> {
         let n = self
             .conn()
             .execute("UPDATE users SET roles = ?2 WHERE name = ?1", params![name, roles_json(roles)])?;
@@ -212,7 +264,7 @@ impl Store {
 
     /// Removes the account and ends its sessions, in one transaction: an account of the
     /// same name created later is a new account, not a way back into the old sessions.
-    pub(crate) fn remove_user(&self, name: &str) -> Result<bool, IssuerError> {
+    fn remove_user(&self, name: &str) -> Result<bool, IssuerError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let n = tx.execute("DELETE FROM users WHERE name = ?1", [name])?;
@@ -222,7 +274,7 @@ impl Store {
     }
 
     /// Whether client `id` exists and is not revoked.
-    pub(crate) fn client_active(&self, id: &str) -> Result<bool, IssuerError> {
+    fn client_active(&self, id: &str) -> Result<bool, IssuerError> {
         let active = self
             .conn()
             .prepare_cached("SELECT revoked_at IS NULL FROM clients WHERE id = ?1")?
@@ -232,7 +284,7 @@ impl Store {
     }
 
     /// Records a session (and forgets expired ones, so the table stays small).
-    pub(crate) fn insert_session(&self, s: &SessionRow, id_hash: &str, now: i64) -> Result<(), IssuerError> {
+    fn insert_session(&self, s: &SessionRow, id_hash: &str, now: i64) -> Result<(), IssuerError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
@@ -246,7 +298,7 @@ impl Store {
     }
 
     /// A live session.
-    pub(crate) fn session(&self, id_hash: &str, now: i64) -> Result<Option<LiveSession>, IssuerError> {
+    fn session(&self, id_hash: &str, now: i64) -> Result<Option<LiveSession>, IssuerError> {
         let row = self
             .conn()
             .prepare_cached(
@@ -265,12 +317,12 @@ impl Store {
         }))
     }
 
-    pub(crate) fn delete_session(&self, id_hash: &str) -> Result<(), IssuerError> {
+    fn delete_session(&self, id_hash: &str) -> Result<(), IssuerError> {
         self.conn().execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
         Ok(())
     }
 
-    pub(crate) fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError> {
+    fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError> {
         let conn = self.conn();
         let mut st = conn.prepare("SELECT name, roles, created_at FROM users ORDER BY name")?;
         let rows = st.query_map([], |r| {
@@ -295,5 +347,16 @@ fn restrict_new_file(path: &Path) -> Result<(), IssuerError> {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(source) => Err(IssuerError::Io { path: path.to_owned(), source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sqlite_backend_keeps_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        contract::check(&SqliteAuthStore::open(&dir.path().join("auth.sqlite3")).unwrap());
     }
 }

@@ -1,0 +1,90 @@
+//! What every [`AuthStore`] must do, as one check each backend's tests run (SQLite here,
+//! PostgreSQL in `hapi-postgres`), so the backends cannot drift apart.
+
+use super::{AuthStore, ClientRow, LiveSession, SessionRow, UserRow};
+
+fn roles(r: &[&str]) -> Vec<String> {
+    r.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Runs every check against an empty `store`; panics on the first broken rule.
+pub fn check(store: &dyn AuthStore) {
+    clients(store);
+    users_and_sessions(store);
+}
+
+fn clients(store: &dyn AuthStore) {
+    assert!(store.insert_client("b", "hash-b", &roles(&["r1", "r2"]), 10).unwrap());
+    assert!(!store.insert_client("b", "other", &[], 11).unwrap(), "an id is taken once");
+    assert!(store.insert_client("a", "hash-a", &[], 20).unwrap());
+    let want = ClientRow { secret_hash: "hash-b".into(), roles: roles(&["r1", "r2"]), revoked: false };
+    assert_eq!(store.client("b").unwrap(), Some(want));
+    assert_eq!(store.client("nobody").unwrap(), None);
+    let listed = store.list_clients().unwrap();
+    assert_eq!(listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["b", "a"], "oldest first");
+    assert_eq!((listed[0].created_at, listed[0].secret_rotated_at, listed[0].revoked_at), (10, 10, None));
+
+    assert!(!store.replace_secret_hash("b", "stale", "new").unwrap(), "only while the old hash is stored");
+    assert!(store.replace_secret_hash("b", "hash-b", "rehashed").unwrap());
+    assert_eq!(store.client("b").unwrap().unwrap().secret_hash, "rehashed");
+    assert!(store.set_secret("b", "rotated", 30).unwrap());
+    let b = store.list_clients().unwrap().into_iter().find(|c| c.id == "b").unwrap();
+    assert_eq!(b.secret_rotated_at, 30);
+
+    assert!(store.client_active("b").unwrap());
+    assert!(store.revoke("b", 40).unwrap());
+    assert!(!store.revoke("b", 41).unwrap(), "revoked once");
+    assert!(!store.client_active("b").unwrap());
+    assert!(!store.client_active("nobody").unwrap());
+    assert!(store.client("b").unwrap().unwrap().revoked);
+    assert!(!store.set_secret("b", "again", 50).unwrap(), "a revoked client keeps no new secret");
+    assert!(!store.replace_secret_hash("b", "rotated", "x").unwrap());
+    let b = store.list_clients().unwrap().into_iter().find(|c| c.id == "b").unwrap();
+    assert_eq!(b.revoked_at, Some(40));
+}
+
+fn users_and_sessions(store: &dyn AuthStore) {
+    assert!(store.insert_user("zoe", "pw-z", &roles(&["x"]), 5).unwrap());
+    assert!(store.insert_user("al", "pw-a", &[], 6).unwrap());
+    assert!(!store.insert_user("al", "other", &[], 7).unwrap(), "a name is taken once");
+    assert_eq!(
+        store.user("zoe").unwrap(),
+        Some(UserRow { password_hash: "pw-z".into(), roles: roles(&["x"]) })
+    );
+    assert_eq!(store.user("nobody").unwrap(), None);
+    assert!(store.set_user_roles("al", &roles(&["y"])).unwrap());
+    assert!(!store.set_user_roles("nobody", &[]).unwrap());
+    let users = store.list_users().unwrap();
+    assert_eq!(
+        users.iter().map(|u| (u.name.as_str(), u.roles.clone())).collect::<Vec<_>>(),
+        [("al", roles(&["y"])), ("zoe", roles(&["x"]))]
+    );
+
+    let session = |subject: &str, local: bool, expires_at: i64| SessionRow {
+        subject: subject.into(),
+        local,
+        identity: format!("{{\"sub\":\"{subject}\"}}"),
+        expires_at,
+    };
+    store.insert_session(&session("al", true, 100), "s-al", 50).unwrap();
+    store.insert_session(&session("ext", false, 100), "s-ext", 50).unwrap();
+    store.insert_session(&session("zoe", true, 60), "s-zoe", 50).unwrap();
+    let live = |id: &str, now: i64| store.session(id, now).unwrap();
+    assert_eq!(
+        live("s-al", 55),
+        Some(LiveSession { identity: "{\"sub\":\"al\"}".into(), local: true, roles: Some(roles(&["y"])) }),
+        "a local session carries the account's current roles"
+    );
+    assert_eq!(live("s-ext", 55).unwrap().roles, None, "not a local account");
+    assert!(!live("s-ext", 55).unwrap().local);
+    assert_eq!(live("s-zoe", 60), None, "expired at its expiry");
+    assert_eq!(live("s-nobody", 55), None);
+
+    store.delete_session("s-ext").unwrap();
+    assert_eq!(live("s-ext", 55), None);
+    assert!(store.remove_user("al").unwrap());
+    assert!(!store.remove_user("al").unwrap());
+    assert_eq!(live("s-al", 55), None, "removing an account ends its sessions");
+    assert!(store.insert_user("al", "new", &[], 70).unwrap());
+    assert_eq!(live("s-al", 55), None, "a new account of that name is not a way back in");
+}
