@@ -11,11 +11,16 @@ echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== end-to-end tools: oidc-provider, playwright-core (npm), chromium (Debian)"
+echo "== end-to-end tools: oidc-provider, playwright-core (npm), chromium and postgresql (Debian)"
 # npm ci only when package-lock.json changed since the last install (tests/oidc/node_modules is ignored).
 if ! cmp -s tests/oidc/package-lock.json tests/oidc/node_modules/.installed-lock.json 2>/dev/null; then
   npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
   cp tests/oidc/package-lock.json tests/oidc/node_modules/.installed-lock.json
+fi
+# PostgreSQL 15 for the PostgreSQL store and replica tests (hapi-pgtest starts throwaway clusters).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq

@@ -1,0 +1,298 @@
+//! PostgreSQL for stateless replicas: the connection pools ([`Database`]: writes to the
+//! primary, reads from a hot standby when one is configured), schema migrations per
+//! component ([`migrate`]), and the record store ([`PgStore`], the same column blocks
+//! as the SQLite store, see `store.rs`).
+//!
+//! Written on tokio-postgres with deadpool pools. Every connection has a connect
+//! timeout, TCP keepalives and a statement timeout, so a lost database fails requests
+//! in seconds instead of hanging them; the pools reconnect by themselves. URLs carry
+//! passwords: [`DatabaseUrl`] never shows one (`Debug`, `Display` and every error use
+//! [`DatabaseUrl::redacted`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use hapi_source::ErrorKind;
+use tokio_postgres::NoTls;
+use tokio_postgres::config::Host;
+
+pub mod migrate;
+
+pub use migrate::{Migrations, migrate};
+
+/// A PostgreSQL connection URL (`postgres://user:password@host:port/db` or a key=value
+/// string); shown only without its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Checks that `text` parses as a connection string.
+    pub fn new(text: impl Into<String>) -> Result<DatabaseUrl, PgError> {
+        let text = text.into().trim().to_owned();
+        text.parse::<tokio_postgres::Config>()
+            .map_err(|e| PgError::BadUrl(format!("not a PostgreSQL connection URL ({e})")))?;
+        Ok(DatabaseUrl(text))
+    }
+
+    /// The URL to connect with (password included): for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn config(&self) -> tokio_postgres::Config {
+        self.0.parse().expect("checked by DatabaseUrl::new")
+    }
+
+    /// `postgres://user@host:port/db`: what logs and errors show.
+    pub fn redacted(&self) -> String {
+        let c = self.config();
+        let host = match c.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".to_owned(),
+        };
+        let port = c.get_ports().first().copied().unwrap_or(5432);
+        let user = c.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+        format!("postgres://{user}{host}:{port}/{}", c.get_dbname().unwrap_or(""))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// The primary: every write, and reads without `read_url`.
+    pub url: DatabaseUrl,
+    /// A hot standby for reads.
+    pub read_url: Option<DatabaseUrl>,
+    /// Connections per pool.
+    pub pool_size: usize,
+    /// How long opening a connection, or waiting for a free one, may take.
+    pub connect_timeout: Duration,
+    /// How long one read statement may run.
+    pub statement_timeout: Duration,
+    /// How long one write statement (a whole COPY of an append) may run.
+    pub write_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    /// `url` with the defaults: 16 connections, 3 s to connect, 10 s per read
+    /// statement, 10 min per write statement.
+    pub fn new(url: DatabaseUrl) -> DatabaseSettings {
+        DatabaseSettings {
+            url,
+            read_url: None,
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The pools: `write` on the primary, `read` on the standby (or the primary).
+#[derive(Clone)]
+pub struct Database {
+    write: Pool,
+    read: Pool,
+    settings: DatabaseSettings,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &self.settings.url)
+            .field("read_url", &self.settings.read_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pool(url: &DatabaseUrl, s: &DatabaseSettings, statement_timeout: Duration) -> Result<Pool, PgError> {
+    let mut c = url.config();
+    c.connect_timeout(s.connect_timeout);
+    c.keepalives(true).keepalives_idle(Duration::from_secs(10));
+    // A peer that vanished (no RST) fails writes after this long instead of TCP's minutes.
+    c.tcp_user_timeout(s.connect_timeout.max(Duration::from_secs(5)));
+    c.application_name("hapi-server");
+    c.options(format!("-c statement_timeout={}", statement_timeout.as_millis()));
+    let manager = Manager::from_config(c, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(s.pool_size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(s.connect_timeout))
+        .create_timeout(Some(s.connect_timeout))
+        .recycle_timeout(Some(s.connect_timeout))
+        .build()
+        .map_err(|e| PgError::BadUrl(format!("building the connection pool: {e}")))
+}
+
+impl Database {
+    /// Builds the pools and opens one connection to each database, so a wrong URL, a
+    /// wrong password or a database that is down is a start-up error.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Database, PgError> {
+        let write = pool(&settings.url, settings, settings.write_timeout)?;
+        let read = match &settings.read_url {
+            Some(url) => pool(url, settings, settings.statement_timeout)?,
+            None => pool(&settings.url, settings, settings.statement_timeout)?,
+        };
+        let db = Database { write, read, settings: settings.clone() };
+        drop(db.writer().await?);
+        drop(db.reader().await?);
+        Ok(db)
+    }
+
+    /// A connection to the primary.
+    pub async fn writer(&self) -> Result<Object, PgError> {
+        get(&self.write, &self.settings.url).await
+    }
+
+    /// A connection for reads (the standby when configured).
+    pub async fn reader(&self) -> Result<Object, PgError> {
+        get(&self.read, self.settings.read_url.as_ref().unwrap_or(&self.settings.url)).await
+    }
+
+    /// Applies `m`'s missing steps on the primary.
+    pub async fn migrate(&self, m: &Migrations) -> Result<usize, PgError> {
+        let mut conn = self.writer().await?;
+        migrate(&mut conn, m).await
+    }
+
+    /// The settings it was built from.
+    pub fn settings(&self) -> &DatabaseSettings {
+        &self.settings
+    }
+}
+
+async fn get(pool: &Pool, url: &DatabaseUrl) -> Result<Object, PgError> {
+    pool.get().await.map_err(|e| PgError::Connect { target: url.redacted(), detail: pool_detail(e) })
+}
+
+/// The cause of a pool failure, without the connection string.
+fn pool_detail(e: deadpool_postgres::PoolError) -> String {
+    use deadpool_postgres::PoolError as P;
+    match e {
+        P::Timeout(_) => "timed out".to_owned(),
+        P::Backend(e) => error_text(&e),
+        other => other.to_string(),
+    }
+}
+
+/// A driver error with the server's message and code when there is one.
+fn error_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                text = format!("{text}: {c}");
+                cause = c.source();
+            }
+            text
+        }
+    }
+}
+
+/// Why a PostgreSQL operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The configured URL is not usable.
+    #[error("database URL: {0}")]
+    BadUrl(String),
+    /// No connection could be had.
+    #[error("connecting to {target}: {detail}")]
+    Connect {
+        /// The redacted URL.
+        target: String,
+        /// Why.
+        detail: String,
+    },
+    /// A statement failed.
+    #[error("postgres: {}", error_text(.0))]
+    Query(#[from] tokio_postgres::Error),
+    /// The database was migrated by a newer server.
+    #[error(
+        "the database's {component} schema is version {found}, newer than this server knows ({known}): run the newer server, or restore a matching backup"
+    )]
+    SchemaTooNew {
+        /// The component.
+        component: &'static str,
+        /// Its version in the database.
+        found: i32,
+        /// The latest this binary knows.
+        known: i32,
+    },
+    /// A migration step failed (and was rolled back).
+    #[error("migrating the {component} schema to version {version}: {}", error_text(.source))]
+    Migration {
+        /// The component.
+        component: &'static str,
+        /// The step.
+        version: i32,
+        /// The cause.
+        source: tokio_postgres::Error,
+    },
+}
+
+impl PgError {
+    /// What the failure means to the server.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            PgError::BadUrl(_) | PgError::SchemaTooNew { .. } | PgError::Migration { .. } => {
+                ErrorKind::Internal
+            }
+            PgError::Connect { detail, .. } if detail == "timed out" => ErrorKind::TimedOut,
+            PgError::Connect { .. } => ErrorKind::Unavailable,
+            PgError::Query(e) => query_kind(e),
+        }
+    }
+
+    /// A write reached a read-only server (a standby).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, PgError::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION))
+    }
+}
+
+fn query_kind(e: &tokio_postgres::Error) -> ErrorKind {
+    use tokio_postgres::error::SqlState as S;
+    match e.code() {
+        None if e.is_closed() => ErrorKind::Unavailable,
+        None => ErrorKind::Unavailable,
+        Some(c) if *c == S::QUERY_CANCELED || *c == S::LOCK_NOT_AVAILABLE => ErrorKind::TimedOut,
+        Some(c) if *c == S::READ_ONLY_SQL_TRANSACTION => ErrorKind::Unavailable,
+        Some(c) if c.code().starts_with("08") || c.code().starts_with("57") || c.code().starts_with("53") => {
+            ErrorKind::Unavailable
+        }
+        Some(c) if c.code().starts_with("XX") => ErrorKind::Corrupt,
+        Some(_) => ErrorKind::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_never_show_their_password() {
+        let url = DatabaseUrl::new("postgres://hapi:s3cret@db.example:6543/hapi").unwrap();
+        assert_eq!(url.redacted(), "postgres://hapi@db.example:6543/hapi");
+        assert!(!format!("{url:?} {url}").contains("s3cret"));
+        let kv = DatabaseUrl::new("host=127.0.0.1 user=u password=pw dbname=d").unwrap();
+        assert_eq!(kv.to_string(), "postgres://u@127.0.0.1:5432/d");
+        let err = DatabaseUrl::new("postgres://u:pw@host:notaport/db").unwrap_err().to_string();
+        assert!(err.starts_with("database URL: not a PostgreSQL connection URL"), "{err}");
+        assert!(!err.contains("pw@"), "{err}");
+    }
+}

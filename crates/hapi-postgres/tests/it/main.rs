@@ -1,0 +1,4 @@
+//! Integration tests against a throwaway PostgreSQL (hapi-pgtest); they skip with a
+//! printed reason when PostgreSQL is not installed.
+
+mod migrations;
