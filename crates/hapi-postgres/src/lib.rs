@@ -17,6 +17,7 @@ use hapi_source::ErrorKind;
 use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 
+pub mod auth;
 pub mod migrate;
 
 pub use migrate::{Migrations, migrate};
