@@ -244,7 +244,10 @@ pub async fn data(client: &Client, args: &DataArgs, log: Log) -> Result<Summary>
     sum.bytes += end.len() as u64;
     tokio::task::block_in_place(|| sink.finish())
         .map_err(|e| Error::Io(format!("writing the output: {e}")))?;
-    bar.finish_and_clear();
+    // The last frame stays on the terminal as the summary (records, size, rate); a
+    // cleared bar left the user with nothing, and its last update could be one that
+    // the draw rate limit skipped.
+    bar.finish();
     Ok(sum)
 }
 

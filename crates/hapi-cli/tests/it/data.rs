@@ -119,3 +119,54 @@ async fn a_piece_refused_with_1408_is_halved() {
             .await;
     assert!(r.stdout == want, "halved pieces join to the single answer");
 }
+
+/// Runs `hapi args` on a pseudo-terminal (util-linux `script`), returning everything
+/// the terminal showed; `None` without `script`.
+async fn on_a_terminal(args: &[&str]) -> Option<(i32, String)> {
+    let script = std::path::Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("skipped: no /usr/bin/script (util-linux) to make a terminal");
+        return None;
+    }
+    let line = std::iter::once(env!("CARGO_BIN_EXE_hapi"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(script)
+            .args(["-q", "-e", "-c", &line, "/dev/null"])
+            .env("HAPI_CONFIG", "/nonexistent/hapi-test-profiles.toml")
+            .env("COLUMNS", "100")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_shows_progress_unless_quiet_and_a_pipe_never_does() {
+    let limited = Server::start("mode = \"open\"", 10_000).await;
+    let server = limited.hapi();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.csv");
+    let out = out.to_str().unwrap();
+    let args = ["data", DATASET, "--start", START, "--stop", STOP, "--server", &server, "-o", out];
+    let Some((code, shown)) = on_a_terminal(&args).await else { return };
+    assert_eq!(code, 0, "{shown}");
+    let records = format!("{} records", crate::support::N);
+    assert!(shown.contains("ETA") && shown.contains(&records) && shown.contains("MB/s"), "{shown}");
+    assert!(shown.contains("100%"), "the bar reaches the end: {shown}");
+
+    let quiet: Vec<&str> = args.iter().copied().chain(["-q"]).collect();
+    let (code, shown) = on_a_terminal(&quiet).await.unwrap();
+    assert_eq!(code, 0, "{shown}");
+    assert!(!shown.contains("ETA") && !shown.contains("records"), "-q draws nothing: {shown}");
+
+    let piped = hapi(&args, &[]).await;
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert!(!piped.stderr.contains("ETA") && !piped.stderr.contains('\u{1b}'), "{}", piped.stderr);
+}
