@@ -25,6 +25,11 @@ use crate::{Identity, secret, unix_now};
 /// How long a checked answer is reused: the delay a revocation elsewhere may take here.
 pub const RECHECK: Duration = Duration::from_secs(5);
 
+/// How old a remembered answer may be and still stand in for one the database cannot
+/// give (it is down or unreachable). While it is, no revocation can be written either,
+/// so the last answer is still the truth; a longer outage fails closed.
+pub const STALE_IF_ERROR: Duration = Duration::from_secs(600);
+
 /// Answers remembered per kind before the memory is cleared (a flood of forged session
 /// ids must not grow it without bound).
 const CAPACITY: usize = 10_000;
@@ -93,7 +98,15 @@ impl Revocation {
         if let Some(found) = self.sessions.get(&key, self.recheck) {
             return Ok(found.filter(|i| i.expires_at > now));
         }
-        let found = match self.store.session(&secret::hex(&key), now)? {
+        let row = match self.store.session(&secret::hex(&key), now) {
+            Ok(row) => row,
+            Err(e) => {
+                let Some(found) = self.sessions.get(&key, STALE_IF_ERROR) else { return Err(e) };
+                tracing::warn!(error = %e, "the auth database failed: a session's last answer stands in");
+                return Ok(found.filter(|i| i.expires_at > now));
+            }
+        };
+        let found = match row {
             None => None,
             Some(s) => {
                 let identity: Option<Identity> = serde_json::from_str(&s.identity).ok();
@@ -118,7 +131,14 @@ impl Revocation {
         if let Some(active) = self.clients.get(id, self.recheck) {
             return Ok(active);
         }
-        let active = self.store.client_active(id)?;
+        let active = match self.store.client_active(id) {
+            Ok(active) => active,
+            Err(e) => {
+                let Some(active) = self.clients.get(id, STALE_IF_ERROR) else { return Err(e) };
+                tracing::warn!(error = %e, client_id = %id, "the auth database failed: the client's last answer stands in");
+                return Ok(active);
+            }
+        };
         self.clients.put(id.to_owned(), active);
         Ok(active)
     }
@@ -167,5 +187,120 @@ impl<K: std::hash::Hash + Eq, V: Clone> Memo<K, V> {
             map.clear();
         }
         map.insert(k, (Instant::now(), v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::store::{ClientRow, LiveSession, UserRow};
+    use crate::{ClientInfo, UserInfo};
+
+    /// SQLite that fails every read while `down` is set: a database outage.
+    #[derive(Debug)]
+    struct Flaky {
+        inner: SqliteAuthStore,
+        down: AtomicBool,
+    }
+
+    impl Flaky {
+        fn up(&self) -> Result<(), IssuerError> {
+            if self.down.load(Ordering::SeqCst) { Err(IssuerError::Invalid("down".into())) } else { Ok(()) }
+        }
+    }
+
+    impl AuthStore for Flaky {
+        fn insert_client(
+            &self,
+            id: &str,
+            hash: &str,
+            roles: &[String],
+            now: i64,
+        ) -> Result<bool, IssuerError> {
+            self.inner.insert_client(id, hash, roles, now)
+        }
+        fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError> {
+            self.inner.client(id)
+        }
+        fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
+            self.inner.list_clients()
+        }
+        fn revoke(&self, id: &str, now: i64) -> Result<bool, IssuerError> {
+            self.inner.revoke(id, now)
+        }
+        fn set_secret(&self, id: &str, hash: &str, now: i64) -> Result<bool, IssuerError> {
+            self.inner.set_secret(id, hash, now)
+        }
+        fn replace_secret_hash(&self, id: &str, old: &str, new: &str) -> Result<bool, IssuerError> {
+            self.inner.replace_secret_hash(id, old, new)
+        }
+        fn client_active(&self, id: &str) -> Result<bool, IssuerError> {
+            self.up()?;
+            self.inner.client_active(id)
+        }
+        fn insert_user(
+            &self,
+            name: &str,
+            hash: &str,
+            roles: &[String],
+            now: i64,
+        ) -> Result<bool, IssuerError> {
+            self.inner.insert_user(name, hash, roles, now)
+        }
+        fn user(&self, name: &str) -> Result<Option<UserRow>, IssuerError> {
+            self.inner.user(name)
+        }
+        fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError> {
+            self.inner.list_users()
+        }
+        fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<bool, IssuerError> {
+            self.inner.set_user_roles(name, roles)
+        }
+        fn remove_user(&self, name: &str) -> Result<bool, IssuerError> {
+            self.inner.remove_user(name)
+        }
+        fn insert_session(&self, s: &SessionRow, id_hash: &str, now: i64) -> Result<(), IssuerError> {
+            self.inner.insert_session(s, id_hash, now)
+        }
+        fn session(&self, id_hash: &str, now: i64) -> Result<Option<LiveSession>, IssuerError> {
+            self.up()?;
+            self.inner.session(id_hash, now)
+        }
+        fn delete_session(&self, id_hash: &str) -> Result<(), IssuerError> {
+            self.inner.delete_session(id_hash)
+        }
+    }
+
+    #[test]
+    fn an_outage_keeps_the_last_answers_and_fails_closed_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = SqliteAuthStore::open(&dir.path().join("auth.sqlite3")).unwrap();
+        let store = Arc::new(Flaky { inner, down: AtomicBool::new(false) });
+        // Every answer is rechecked at once: only the outage fallback remembers.
+        let r = Revocation::with_store(store.clone(), Duration::ZERO);
+        assert!(store.insert_client("known", "h", &[], 1).unwrap());
+        assert!(store.insert_client("new", "h", &[], 1).unwrap());
+        let who = Identity {
+            subject: "al".into(),
+            client_id: None,
+            scopes: vec![],
+            roles: vec![],
+            expires_at: unix_now() + 600,
+        };
+        let sid = r.start_session(&who, false, who.expires_at).unwrap();
+        assert!(r.client_active("known").unwrap());
+        assert_eq!(r.session(&sid).unwrap().unwrap().subject, "al");
+
+        store.down.store(true, Ordering::SeqCst);
+        assert!(r.client_active("known").unwrap(), "the last answer stands in");
+        assert_eq!(r.session(&sid).unwrap().unwrap().subject, "al");
+        assert!(r.client_active("new").is_err(), "never checked: an error, not a guess");
+        assert!(r.session("never-seen").is_err());
+
+        store.down.store(false, Ordering::SeqCst);
+        assert!(store.revoke("known", 2).unwrap());
+        assert!(!r.client_active("known").unwrap(), "back up: the database answers again");
     }
 }

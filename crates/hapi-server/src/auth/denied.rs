@@ -15,15 +15,23 @@ pub enum Denied {
     InvalidRequest(&'static str),
     /// A bad token: 401 `invalid_token`.
     Token(TokenError),
+    /// The credentials cannot be checked now (the auth database is unreachable and no
+    /// recent answer stands in): 503 with `Retry-After` and HAPI 1500, not a refusal
+    /// that would make clients drop a good token.
+    Unavailable,
 }
 
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
+        if matches!(self, Denied::Unavailable) {
+            return unavailable();
+        }
         let (status, error, description) = match &self {
             Denied::Missing => {
                 (StatusCode::UNAUTHORIZED, None, "authentication required: send a bearer token")
             }
             Denied::InvalidRequest(d) => (StatusCode::BAD_REQUEST, Some("invalid_request"), *d),
+            Denied::Unavailable => unreachable!("answered above"),
             Denied::Token(e) => {
                 // RFC 6750 §3.1: insufficient_scope is 403, the rest 401.
                 let status = if e.error_code() == "insufficient_scope" {
@@ -57,4 +65,20 @@ impl IntoResponse for Denied {
         }
         r
     }
+}
+
+/// 503, HAPI 1500: credentials could not be checked.
+fn unavailable() -> Response {
+    let code = HapiStatus::Internal.code();
+    let message = format!(
+        "HAPI error {code}: {}: credentials cannot be checked now, try again",
+        HapiStatus::Internal.message()
+    );
+    let body = crate::envelope::document(code, &message, Map::new());
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r.extensions_mut().insert(crate::metrics::HapiCode(code));
+    r
 }

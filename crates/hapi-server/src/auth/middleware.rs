@@ -85,15 +85,22 @@ pub async fn authenticate(State(access): State<Arc<Access>>, mut req: Request, n
         Err(d) => return d.into_response(),
         Ok(Some(token)) => match creds.validator.validate_shared(token).await {
             Err(e) => return Denied::Token(e).into_response(),
-            Ok(id) if creds.check_clients && !client_active(&creds.browser.revocation, &id).await => {
-                return Denied::Token(TokenError::Revoked).into_response();
-            }
             Ok(id) => {
+                if creds.check_clients {
+                    match client_active(&creds.browser.revocation, &id).await {
+                        Ok(true) => {}
+                        Ok(false) => return Denied::Token(TokenError::Revoked).into_response(),
+                        Err(d) => return d.into_response(),
+                    }
+                }
                 token_valid = true;
                 Some(id)
             }
         },
-        Ok(None) => creds.browser.identity(req.headers()).await,
+        Ok(None) => match creds.browser.identity(req.headers()).await {
+            Ok(id) => id,
+            Err(d) => return d.into_response(),
+        },
     };
     let path = req.uri().path();
     if identity.is_none() && !access.is_public(path) && !access.rules.has_anonymous() {
@@ -111,21 +118,21 @@ pub async fn authenticate(State(access): State<Arc<Access>>, mut req: Request, n
 }
 
 /// Whether the built-in client of a token is still active: from memory, or from the
-/// database off the async workers.
-async fn client_active(revocation: &Arc<Revocation>, id: &Identity) -> bool {
+/// database off the async workers; [`Denied::Unavailable`] when neither can tell.
+async fn client_active(revocation: &Arc<Revocation>, id: &Identity) -> Result<bool, Denied> {
     // Our tokens always name their client; one that does not is not ours.
-    let Some(client) = id.client_id.clone() else { return false };
+    let Some(client) = id.client_id.clone() else { return Ok(false) };
     if let Some(active) = revocation.cached_client(&client) {
-        return active;
+        return Ok(active);
     }
     let r = revocation.clone();
     match tokio::task::spawn_blocking(move || r.client_active(&client)).await {
-        Ok(Ok(active)) => active,
+        Ok(Ok(active)) => Ok(active),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "checking a client in the auth database failed");
-            false
+            Err(Denied::Unavailable)
         }
-        Err(_) => false,
+        Err(_) => Err(Denied::Unavailable),
     }
 }
 

@@ -18,7 +18,7 @@ use cookie::{Cookie, CookieJar, Key, SameSite};
 use hapi_auth::Identity;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::Browser;
+use super::{Browser, Denied};
 
 /// The session cookie.
 pub const SESSION: &str = "hapi_session";
@@ -130,20 +130,24 @@ struct SessionCookie {
 }
 
 impl Browser {
-    /// The identity of the request's session, if its cookie is good and the session lives.
-    pub async fn identity(&self, headers: &HeaderMap) -> Option<Arc<Identity>> {
-        let sid = self.cookies.open_cookie::<SessionCookie>(headers, SESSION)?.sid;
+    /// The identity of the request's session, if its cookie is good and the session
+    /// lives; [`Denied::Unavailable`] when the database cannot tell.
+    pub async fn identity(&self, headers: &HeaderMap) -> Result<Option<Arc<Identity>>, Denied> {
+        let Some(cookie) = self.cookies.open_cookie::<SessionCookie>(headers, SESSION) else {
+            return Ok(None);
+        };
+        let sid = cookie.sid;
         if let Some(found) = self.revocation.cached_session(&sid) {
-            return found;
+            return Ok(found);
         }
         let r = self.revocation.clone();
         match tokio::task::spawn_blocking(move || r.session(&sid)).await {
-            Ok(Ok(found)) => found,
+            Ok(Ok(found)) => Ok(found),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "reading a session from the auth database failed");
-                None
+                Err(Denied::Unavailable)
             }
-            Err(_) => None,
+            Err(_) => Err(Denied::Unavailable),
         }
     }
 
