@@ -40,7 +40,7 @@ impl Fixed {
             listen: c.listen,
             data_dir: c.data_dir.clone(),
             path_prefix: c.path_prefix.clone(),
-            server: c.server,
+            server: c.server.clone(),
             mode: std::mem::discriminant(&c.auth.mode),
         }
     }

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use hapi_core::info::DatasetInfo;
@@ -83,6 +84,10 @@ pub struct ServerFileConfig {
     pub metrics_public: Option<bool>,
     /// `text` (default) or `json` lines on stderr.
     pub log_format: Option<LogFormat>,
+    /// Addresses of reverse proxies (nginx) whose `X-Forwarded-For` names the client;
+    /// default none: the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// How log lines are written.
@@ -135,7 +140,7 @@ fn metrics_settings(s: &ServerFileConfig) -> Result<MetricsSettings> {
 }
 
 /// `[server]`, checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
     /// Open connections in all.
     pub max_connections: usize,
@@ -153,6 +158,8 @@ pub struct ServerSettings {
     pub shutdown_grace: std::time::Duration,
     /// Text or JSON log lines.
     pub log_format: LogFormat,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 impl Default for ServerSettings {
@@ -187,6 +194,13 @@ fn server_settings(s: &ServerFileConfig) -> Result<ServerSettings> {
         max_streams_per_client: count(s.max_streams_per_client, 16, "max_streams_per_client")?,
         shutdown_grace: secs(s.shutdown_grace, 30, "shutdown_grace")?,
         log_format: s.log_format.unwrap_or_default(),
+        trusted_proxies: s
+            .trusted_proxies
+            .iter()
+            .map(|a| {
+                a.parse().with_context(|| format!("[server] trusted_proxies: {a:?} is not an IP address"))
+            })
+            .collect::<Result<_>>()?,
     })
 }
 

@@ -53,7 +53,7 @@ pub async fn serve_states(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let first = states.borrow_and_update().clone();
-    let limits = first.server;
+    let limits = first.server.clone();
     // Metrics carry over reloads (App::reload), so the first state's gauge is the one.
     let open = first.metrics.connections.clone();
     let (routers_tx, routers) = tokio::sync::watch::channel(app(first));

@@ -81,18 +81,24 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let Some(address_slot) =
-            AddressSlot::take(&per_address, peer.ip(), limits.max_connections_per_address)
-        else {
+        // A trusted proxy carries many clients on its connections: only the total cap.
+        let per_address_cap = if limits.trusted_proxies.contains(&peer.ip()) {
+            usize::MAX
+        } else {
+            limits.max_connections_per_address
+        };
+        let Some(address_slot) = AddressSlot::take(&per_address, peer.ip(), per_address_cap) else {
             tracing::debug!(peer = %peer.ip(), "too many connections from one address");
             continue;
         };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(StallGuard::new(stream, limits.send_timeout));
         let routers = routers.clone();
+        let trusted = limits.trusted_proxies.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut req = req.map(axum::body::Body::new);
-            req.extensions_mut().insert(ConnectInfo(peer));
+            let client = client_address(peer, req.headers(), &trusted);
+            req.extensions_mut().insert(ConnectInfo(client));
             // The router of the moment: after a reload, the next request gets the new one.
             let router = routers.borrow().clone();
             router.oneshot(req)
@@ -250,7 +256,72 @@ impl AsyncWrite for StallGuard {
     }
 }
 
-/// The peer's address, which the accept loop puts into every request.
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy, the
+/// rightmost `X-Forwarded-For` entry that is not itself a trusted proxy (entries to its
+/// left are whatever the client chose to send). Port 0 when it came from the header.
+fn client_address(peer: SocketAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> SocketAddr {
+    if !trusted.contains(&peer.ip()) {
+        return peer;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for entry in entries.iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return SocketAddr::new(ip, 0),
+            // Not an address: nothing left of it can be believed.
+            Err(_) => break,
+        }
+    }
+    peer
+}
+
+/// The client's address (the peer, or whom a trusted proxy names), which the accept
+/// loop puts into every request.
 pub fn peer(req: &axum::http::Extensions) -> Option<SocketAddr> {
     req.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+}
+
+#[cfg(test)]
+mod client_address_tests {
+    use super::*;
+
+    fn with(xff: &[&str]) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let proxy: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let trusted: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let ip = |a: &str| SocketAddr::new(a.parse().unwrap(), 0);
+        assert_eq!(client_address(proxy, &with(&["203.0.113.7"]), &trusted), ip("203.0.113.7"));
+        // A client's own entries are left of the one the proxy appended.
+        assert_eq!(client_address(proxy, &with(&["1.2.3.4, 203.0.113.7"]), &trusted), ip("203.0.113.7"));
+        assert_eq!(
+            client_address(proxy, &with(&["1.2.3.4", "203.0.113.7, 10.0.0.2"]), &trusted),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            client_address(proxy, &with(&["1.2.3.4, junk"]), &trusted),
+            proxy,
+            "garbage: the proxy itself"
+        );
+        assert_eq!(client_address(proxy, &with(&[]), &trusted), proxy);
+        let stranger: SocketAddr = "198.51.100.1:6000".parse().unwrap();
+        assert_eq!(
+            client_address(stranger, &with(&["203.0.113.7"]), &trusted),
+            stranger,
+            "an untrusted peer's header is ignored"
+        );
+    }
 }

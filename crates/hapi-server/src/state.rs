@@ -189,7 +189,7 @@ impl AppState {
             store,
             loaded,
             access,
-            server: config.server,
+            server: config.server.clone(),
             streams: Arc::new(StreamGate::new(
                 config.server.max_streams,
                 config.server.max_streams_per_client,
