@@ -5,6 +5,7 @@ use std::io::Write;
 
 use serde_json::Value;
 
+use crate::auth::token;
 use crate::support::{
     CONFIG, KINDS_CSV, TestServer, access_rules, client, code, ds1_csv, files_source, write_days,
 };
@@ -36,12 +37,6 @@ async fn server() -> TestServer {
         TestServer::start(&config, &[("ds1", &ds1_csv()), ("all/kinds+types:α☃", KINDS_CSV)], None).await;
     s._archive = Some(archive);
     s
-}
-
-async fn token(s: &TestServer, roles: &[&str]) -> String {
-    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-    let (c, secret) = s.issuer().create_client(None, &roles).unwrap();
-    s.client_token(&c.id, &secret).await
 }
 
 /// Status and JSON body of a POST.
