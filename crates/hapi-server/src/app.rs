@@ -68,7 +68,8 @@ impl App {
     /// The server with a new configuration (SIGHUP): datasets, access rules and limits
     /// may change, over the same store; the listen address, data directory, path prefix,
     /// `[server]` settings and the access mode need a restart. Any error leaves the
-    /// running server as it is. Stream caps and metrics carry over, so running streams still count.
+    /// running server as it is. Stream caps, metrics and the writers' queues carry
+    /// over, so running streams still count and appends stay one at a time per dataset.
     pub async fn reload(&self, config: &Config) -> Result<App> {
         let fixed = Fixed::of(config);
         if fixed != self.fixed {
@@ -80,6 +81,7 @@ impl App {
         let mut state = open_datasets(config, self.state.store.clone(), &self.given, access).await?;
         state.streams = self.state.streams.clone();
         state.metrics = self.state.metrics.clone();
+        state.writers = self.state.writers.clone();
         Ok(App { state: Arc::new(state), fixed, given: self.given.clone() })
     }
 

@@ -54,7 +54,25 @@ pub struct FileConfig {
     /// Connections, timeouts and stream caps.
     #[serde(default)]
     pub server: ServerFileConfig,
+    /// `POST {prefix}/ingest`: who may append, and how much at once.
+    #[serde(default)]
+    pub ingest: IngestFileConfig,
 }
+
+/// `[ingest]`: appends over HTTP to the datasets of the embedded store.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct IngestFileConfig {
+    /// The role a bearer token needs to append to any dataset of the embedded store it
+    /// may read (a dataset's `ingest_role` replaces it there). Without it, only datasets
+    /// with their own `ingest_role` take appends.
+    pub role: Option<String>,
+    /// Largest csv of one request in bytes, after gzip decompression (default 32 MiB).
+    pub max_bytes: Option<u64>,
+}
+
+/// The default of `[ingest] max_bytes`: 32 MiB, a day of a 1 s magnetometer and more.
+pub const DEFAULT_INGEST_BYTES: u64 = 32 << 20;
 
 /// `[server]`: what one client may hold of the server, and how long it may stall.
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -124,7 +142,8 @@ pub struct MetricsSettings {
 
 fn metrics_settings(s: &ServerFileConfig) -> Result<MetricsSettings> {
     let path = s.metrics_path.clone().unwrap_or_else(|| "/metrics".to_owned());
-    let clash = ["/hapi", "/auth/", "/oauth/", "/.well-known/", "/healthz", "/readyz"];
+    let clash =
+        ["/hapi", "/auth/", "/oauth/", "/.well-known/", "/healthz", "/readyz", "/ingest", "/downloads/"];
     if !path.starts_with('/')
         || path.len() < 2
         || path.ends_with('/')
@@ -133,7 +152,7 @@ fn metrics_settings(s: &ServerFileConfig) -> Result<MetricsSettings> {
     {
         bail!(
             "[server] metrics_path {path:?} must start with `/`, use letters, digits and `/-_.`, \
-             and not lie under /hapi, /auth, /oauth or /.well-known"
+             and not lie under /hapi, /auth, /oauth, /.well-known, /ingest or /downloads"
         );
     }
     Ok(MetricsSettings { path, public: s.metrics_public.unwrap_or(false) })
@@ -372,6 +391,8 @@ pub struct DatasetConfig {
     pub demo: Option<String>,
     /// Where the records live; the embedded store without it.
     pub source: Option<SourceConfig>,
+    /// The role that may append to this dataset over HTTP, instead of `[ingest] role`.
+    pub ingest_role: Option<String>,
 }
 
 /// `source = { kind = "...", ... }` of a `[[dataset]]`.
@@ -497,6 +518,9 @@ pub struct DatasetSpec {
     pub demo: Option<String>,
     /// Where its records are read.
     pub source: SourceSpec,
+    /// The role that may append to it over HTTP (its own `ingest_role`, else
+    /// `[ingest] role`); `None`: no one. Only datasets of the embedded store have one.
+    pub ingest_role: Option<String>,
 }
 
 /// Everything the server needs, checked.
@@ -522,6 +546,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// The Prometheus endpoint.
     pub metrics: MetricsSettings,
+    /// Largest csv of one `POST /ingest`, in bytes after decompression.
+    pub ingest_max_bytes: u64,
 }
 
 /// `[auth]`, checked and compiled: what the server builds its access control from.
@@ -766,7 +792,51 @@ pub fn from_file(file: FileConfig, base: &Path, overrides: &Overrides) -> Result
         server.log_format = f;
     }
     let metrics = metrics_settings(&file.server)?;
-    Ok(Config { listen, data_dir, path_prefix, about, datasets, upstreams, pending, auth, server, metrics })
+    let ingest_max_bytes = ingest_settings(&file.ingest, &auth, &mut datasets)?;
+    Ok(Config {
+        listen,
+        data_dir,
+        path_prefix,
+        about,
+        datasets,
+        upstreams,
+        pending,
+        auth,
+        server,
+        metrics,
+        ingest_max_bytes,
+    })
+}
+
+/// `[ingest]`: its role goes to every dataset of the embedded store without its own.
+/// Returns the body limit.
+fn ingest_settings(i: &IngestFileConfig, auth: &AuthSettings, datasets: &mut [DatasetSpec]) -> Result<u64> {
+    let max_bytes = i.max_bytes.unwrap_or(DEFAULT_INGEST_BYTES);
+    in_range("[ingest]", "max_bytes", max_bytes, 1024, 1 << 32, " bytes")?;
+    if let Some(role) = &i.role {
+        check_role("[ingest] role", role)?;
+    }
+    if matches!(auth.mode, ModeSettings::Open)
+        && (i.role.is_some() || datasets.iter().any(|d| d.ingest_role.is_some()))
+    {
+        bail!(
+            "ingest over HTTP needs callers with roles: [auth] mode = \"open\" has none (use `hapi-server ingest`)"
+        );
+    }
+    for d in datasets.iter_mut().filter(|d| matches!(d.source, SourceSpec::Embedded)) {
+        if d.ingest_role.is_none() {
+            d.ingest_role.clone_from(&i.role);
+        }
+    }
+    Ok(max_bytes)
+}
+
+/// A role name: not empty, no spaces or control characters (a typo would match nobody).
+fn check_role(what: &str, role: &str) -> Result<()> {
+    if role.is_empty() || role.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bail!("{what} {role:?} must be a role name: not empty, without spaces or control characters");
+    }
+    Ok(())
 }
 
 /// A `[[dataset]]`, checked: ready, or waiting for its info from an upstream.
@@ -824,6 +894,14 @@ fn dataset(d: DatasetConfig, base: &Path, server: Limits, upstreams: &[UpstreamS
         max_bytes: d.limits.max_bytes.unwrap_or(server.max_bytes),
     };
     check_limits(&limits, &format!("dataset {id:?} limits"))?;
+    if let Some(role) = &d.ingest_role {
+        if d.source.is_some() {
+            bail!(
+                "dataset {id:?}: ingest_role is for datasets of the embedded store; this one is read from its source"
+            );
+        }
+        check_role(&format!("dataset {id:?} ingest_role"), role)?;
+    }
     let remote = match &d.source {
         Some(SourceConfig::Hapi { upstream, dataset }) => {
             let Some(index) = upstreams.iter().position(|u| &u.name == upstream) else {
@@ -915,6 +993,7 @@ fn dataset(d: DatasetConfig, base: &Path, server: Limits, upstreams: &[UpstreamS
         info,
         limits,
         demo: d.demo,
+        ingest_role: d.ingest_role,
         source,
     })))
 }
@@ -1121,6 +1200,30 @@ mod tests {
         let ok = "[auth]\nsession_ttl = \"P366D\"\n[auth.issuer]\ntoken_ttl = 604800\nleeway = 600\n\
                   [limits]\nmax_elements = 1000000000000\nmax_bytes = 1099511627776";
         load(&cfg(ok), Path::new("."), &Overrides::default()).unwrap();
+    }
+
+    #[test]
+    fn ingest_roles_and_limit() {
+        let load = |text: &str| load(text, Path::new("."), &Overrides::default());
+        let c = load(&cfg("")).unwrap();
+        assert_eq!((c.datasets[0].ingest_role.as_deref(), c.ingest_max_bytes), (None, DEFAULT_INGEST_BYTES));
+        let c = load(&cfg("[ingest]\nrole = \"writer\"\nmax_bytes = 2048")).unwrap();
+        assert_eq!((c.datasets[0].ingest_role.as_deref(), c.ingest_max_bytes), (Some("writer"), 2048));
+        let own = format!("{}ingest_role = \"owner\"\n", cfg("[ingest]\nrole = \"writer\""));
+        assert_eq!(load(&own).unwrap().datasets[0].ingest_role.as_deref(), Some("owner"));
+        let files = "source = { kind = \"files\", root = \"/archive\", template = \"$Y.csv\" }\n";
+        let c = load(&format!("{}{files}", cfg("[ingest]\nrole = \"writer\""))).unwrap();
+        assert_eq!(c.datasets[0].ingest_role, None, "only datasets of the embedded store");
+        for (text, needle) in [
+            (format!("{}{files}ingest_role = \"w\"\n", cfg("")), "embedded store"),
+            (cfg("[ingest]\nrole = \"a b\""), "role name"),
+            (cfg("[ingest]\nmax_bytes = 10"), "max_bytes"),
+            (cfg("[auth]\nmode = \"open\"\n[ingest]\nrole = \"writer\""), "open"),
+            (format!("{}ingest_role = \"w\"\n", cfg("[auth]\nmode = \"open\"")), "open"),
+        ] {
+            let e = format!("{:#}", load(&text).unwrap_err());
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The demo catalog: the embedded default configuration and deterministic synthetic
-//! records shaped like the SWE HAPI Server's datasets (seed page), about 1.1 M records.
+//! records shaped like the SWE HAPI Server's datasets (seed page): a fixed sample of
+//! about 1.1 M records, and for the live generators ([`is_live`]) the records of their
+//! grid up to now, appended as time passes (`crate::live`).
 
 use std::path::Path;
 
@@ -62,23 +64,77 @@ fn span(first: Nanos, end: Nanos, step: Nanos) -> Plan {
     Plan { first, step, count: u64::try_from((end - first + step - 1) / step).unwrap_or(0) }
 }
 
-/// Fills an empty dataset from its generator. Returns the number of records written.
+/// Fills an empty dataset from its generator (its fixed sample). Returns the number of
+/// records written.
 pub fn populate(store: &dyn Store, info: &DatasetInfo, generator: &str) -> Result<u64> {
     let p = plan(generator);
-    let mut next = 0u64;
-    let mut batches = std::iter::from_fn(|| {
-        if next >= p.count {
-            return None;
-        }
-        let n = (p.count - next).min(65_536);
-        let b = batch(info, generator, &p, next, n);
-        next += n;
-        Some(b)
-    });
     let n = store
-        .append(&info.id, &mut batches)
+        .append(&info.id, &mut batches(info, generator, &p, 0, p.count))
         .with_context(|| format!("loading demo data into {}", info.id))?;
     Ok(n)
+}
+
+/// The generators that keep growing in real time under `hapi-server serve`: NGRM and
+/// SOSMAG, as a space-weather service's real-time datasets do.
+pub fn is_live(generator: &str) -> bool {
+    matches!(generator, "ngrm_bt" | "ngrm_gc" | "sosmag")
+}
+
+/// The most records one catch-up appends to a live dataset: after a long downtime (or
+/// at the first start, months after the fixed sample ends) only the newest ones are
+/// made, so start-up stays short. SOSMAG (1 s): the last 2 days; NGRM (90 s): 180 days.
+pub const LIVE_CATCH_UP: u64 = 172_800;
+
+/// Appends to a live dataset the records of its generator's grid after the last stored
+/// record, up to `now` (at most [`LIVE_CATCH_UP`], the newest). Record `i` is at
+/// `first + i * step` with the values of index `i`, so the same time always has the
+/// same values, whenever and however often the server made them. Returns the number
+/// appended (0 when none is due).
+pub fn grow(store: &dyn Store, info: &DatasetInfo, generator: &str, now: Nanos) -> Result<u64> {
+    let p = plan(generator);
+    let after = store.extent(&info.id).context("reading the last demo record")?.map(|(_, b)| b);
+    let Some((from, n)) = due(&p, after, now) else { return Ok(0) };
+    let appended = store
+        .append(&info.id, &mut batches(info, generator, &p, from, n))
+        .with_context(|| format!("appending live demo records to {}", info.id))?;
+    Ok(appended)
+}
+
+/// Indices of the grid records after `after` and at or before `now`: the first and how
+/// many, at most [`LIVE_CATCH_UP`].
+fn due(p: &Plan, after: Option<Nanos>, now: Nanos) -> Option<(u64, u64)> {
+    if now < p.first {
+        return None;
+    }
+    let last = u64::try_from((now - p.first) / p.step).ok()?;
+    let next = match after {
+        Some(a) if a >= p.first => u64::try_from((a - p.first) / p.step).ok()? + 1,
+        _ => 0,
+    };
+    let from = next.max((last + 1).saturating_sub(LIVE_CATCH_UP));
+    (from <= last).then(|| (from, last - from + 1))
+}
+
+/// Records `from .. from + n` of a generator's grid, 65,536 to a batch, made as the
+/// store takes them.
+fn batches<'a>(
+    info: &'a DatasetInfo,
+    generator: &'a str,
+    p: &'a Plan,
+    from: u64,
+    n: u64,
+) -> impl Iterator<Item = Batch> + 'a {
+    let end = from + n;
+    let mut next = from;
+    std::iter::from_fn(move || {
+        if next >= end {
+            return None;
+        }
+        let n = (end - next).min(65_536);
+        let b = batch(info, generator, p, next, n);
+        next += n;
+        Some(b)
+    })
 }
 
 /// A deterministic pseudo-random number in [0, 1) for record `i`, stream `k` (splitmix64).
@@ -227,5 +283,71 @@ fn kp(i: u64, _t: Nanos, cols: &mut [Column]) {
         push_i32(&mut cols[2], AP[x3 as usize]);
         push_str(&mut cols[3], g);
         push_str(&mut cols[4], words);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hapi_store::{Layout, MemoryStore};
+
+    #[test]
+    fn live_records_follow_the_grid_up_to_the_catch_up() {
+        let p = plan("sosmag");
+        let end = p.first + p.step * p.count as i64;
+        let last_fixed = end - p.step;
+        assert_eq!(due(&p, Some(last_fixed), last_fixed), None, "nothing is due yet");
+        assert_eq!(due(&p, Some(last_fixed), end + SEC / 2), Some((p.count, 1)), "the next grid point");
+        assert_eq!(due(&p, Some(last_fixed), end + 10 * SEC), Some((p.count, 11)));
+        assert_eq!(due(&p, Some(end + 3 * SEC + 1), end + 10 * SEC), Some((p.count + 4, 7)), "off the grid");
+        assert_eq!(due(&p, None, p.first - 1), None);
+        // Ten days down: only the newest records, ending now.
+        let now = end + 10 * 86_400 * SEC;
+        let (from, n) = due(&p, Some(last_fixed), now).unwrap();
+        assert_eq!(n, LIVE_CATCH_UP);
+        assert_eq!(p.first + p.step * (from + n - 1) as i64, now);
+    }
+
+    #[test]
+    fn the_same_time_has_the_same_values_however_it_was_made() {
+        let config = config(&crate::config::Overrides::default()).unwrap();
+        let d = config.datasets.iter().find(|d| d.demo.as_deref() == Some("sosmag")).unwrap();
+        let (info, first) = (&d.info, plan("sosmag").first);
+        let open = || {
+            let store = MemoryStore::new();
+            store.open_dataset(&info.id, &Layout::of(info)).unwrap();
+            store
+        };
+        let (steps, once) = (open(), open());
+        assert_eq!(grow(&steps, info, "sosmag", first + 40 * SEC).unwrap(), 41);
+        assert_eq!(grow(&steps, info, "sosmag", first + 40 * SEC).unwrap(), 0, "nothing twice");
+        assert_eq!(grow(&steps, info, "sosmag", first + 100 * SEC).unwrap(), 60);
+        assert_eq!(grow(&once, info, "sosmag", first + 100 * SEC).unwrap(), 101);
+        let all: Vec<usize> = (0..info.parameters.len() - 1).collect();
+        let read = |s: &MemoryStore| -> Vec<Batch> {
+            s.scan(&info.id, &all, 0, Nanos::MAX).unwrap().map(Result::unwrap).collect()
+        };
+        let (a, b) = (read(&steps), read(&once));
+        let times = |v: &[Batch]| v.iter().flat_map(|b| b.times.clone()).collect::<Vec<_>>();
+        assert_eq!(times(&a), times(&b));
+        assert_eq!(times(&a).len(), 101);
+        let values = |v: &[Batch]| v.iter().map(|b| format!("{:?}", b.columns)).collect::<String>();
+        // Batch boundaries may differ; the values in time order may not.
+        let flat = |v: &[Batch]| {
+            let mut all = v[0].clone();
+            for b in &v[1..] {
+                all.times.extend(&b.times);
+                for (c, d) in all.columns.iter_mut().zip(&b.columns) {
+                    match (c, d) {
+                        (Column::Double { values: x, .. }, Column::Double { values: y, .. }) => x.extend(y),
+                        (Column::Integer { values: x, .. }, Column::Integer { values: y, .. }) => x.extend(y),
+                        (Column::Text { bytes: x, .. }, Column::Text { bytes: y, .. }) => x.extend(y),
+                        _ => unreachable!("one layout"),
+                    }
+                }
+            }
+            values(&[all])
+        };
+        assert_eq!(flat(&a), flat(&b));
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Module layers, each importing only those below it: `envelope`, `html`, `metrics`,
 //! `request_id`, `conditional` (leaves);
-//! `config`, `demo`; `auth`; `state`; `error`, `routes`; `app`.
+//! `config`, `demo`; `auth`; `state`; `error`, `routes`, `live`; `app`.
 
 mod app;
 pub mod auth;
@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod error;
 pub mod html;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod request_id;
 pub mod routes;

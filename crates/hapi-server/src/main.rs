@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hapi_auth::Issuer;
 use hapi_server::config::{self, Config, LogFormat, ModeSettings, Overrides};
-use hapi_server::{App, demo, ingest};
+use hapi_server::{App, demo, ingest, live};
 use hapi_store::{SqliteStore, Store};
 
 #[derive(Parser, Debug)]
@@ -309,6 +309,15 @@ fn main() -> Result<()> {
         Command::Describe { .. } => Ok(()),
         Command::Serve { common, listen } => rt.block_on(async move {
             let app = App::build(&config, open_store(&config)?).await?;
+            // The live demo datasets up to now before the first request, then as time passes.
+            let t = std::time::Instant::now();
+            match live::catch_up(&app.state, hapi_server::state::now_nanos()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(records = n, ms = t.elapsed().as_millis() as u64, "live demo caught up")
+                }
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "catching up the live demo failed"),
+            }
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
@@ -316,6 +325,7 @@ fn main() -> Result<()> {
             tracing::info!(url = %format!("http://{addr}{}/hapi", config.path_prefix), "serving");
             print_access_help(&config, addr);
             let (states, reloads) = tokio::sync::watch::channel(app.state.clone());
+            let _live = live::spawn(reloads.clone(), Arc::new(hapi_server::state::now_nanos), live::EVERY);
             // Registered before serving, so an early SIGHUP cannot end the process.
             #[cfg(unix)]
             {

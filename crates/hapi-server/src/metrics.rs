@@ -49,6 +49,8 @@ const TOKENS: &str = "hapi_token_checks_total";
 const TOKEN_CACHE_HITS: &str = "hapi_token_cache_hits_total";
 const JWKS_FETCHES: &str = "hapi_jwks_fetches_total";
 const RATE_LIMITED: &str = "hapi_rate_limited_total";
+const INGESTS: &str = "hapi_ingest_total";
+const INGEST_RECORDS: &str = "hapi_ingest_records_total";
 
 /// Seconds: from a cached `/info` (tens of µs) to a slow store (seconds).
 const BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
@@ -100,6 +102,8 @@ impl Metrics {
         describe(TOKEN_CACHE_HITS, None, "Bearer tokens found in the validator's cache.");
         describe(JWKS_FETCHES, None, "JWKS documents fetched from the identity provider.");
         describe(RATE_LIMITED, None, "Requests refused by a rate limit or cap (429), by which.");
+        describe(INGESTS, None, "POST /ingest requests by outcome.");
+        describe(INGEST_RECORDS, None, "Records appended by POST /ingest.");
         let fixed = |name: &'static str| Key::from_static_name(name);
         Metrics {
             data_bytes: recorder.register_counter(&fixed(DATA_BYTES), &META),
@@ -121,6 +125,14 @@ impl Metrics {
     pub fn data_sent(&self, bytes: u64, records: u64) {
         self.data_bytes.increment(bytes);
         self.data_records.increment(records);
+    }
+
+    /// One `POST /ingest` and how it ended (a fixed word), with the records it appended.
+    pub fn ingested(&self, outcome: &'static str, records: u64) {
+        self.counter(INGESTS, vec![Label::from_static_parts("outcome", outcome)]).increment(1);
+        if records > 0 {
+            self.counter(INGEST_RECORDS, Vec::new()).increment(records);
+        }
     }
 
     /// Time spent in one blocking store call of kind `op`.

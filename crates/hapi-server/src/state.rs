@@ -49,6 +49,24 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Where the metrics are served.
     pub metrics_at: MetricsSettings,
+    /// One writer at a time per dataset (also kept across reloads).
+    pub writers: Arc<Writers>,
+    /// Largest csv of one `POST /ingest`.
+    pub ingest_max_bytes: u64,
+}
+
+/// The writers' queue of each dataset of the embedded store: HTTP ingest and the live
+/// demo of this server append to a dataset one at a time. (The store itself refuses
+/// an append that does not follow its last record, whoever wrote that.)
+#[derive(Debug, Default)]
+pub struct Writers(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl Writers {
+    /// The queue of dataset `id` (ids are the configured ones, so the map stays small).
+    fn of(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(id.to_owned()).or_default().clone()
+    }
 }
 
 /// One dataset: its validated metadata and what the store says about it now.
@@ -196,7 +214,43 @@ impl AppState {
             )),
             metrics: Arc::new(Metrics::new()),
             metrics_at: config.metrics.clone(),
+            writers: Arc::default(),
+            ingest_max_bytes: config.ingest_max_bytes,
         })
+    }
+
+    /// Runs `write` on the embedded store for dataset `id`, on a blocking thread, once
+    /// every earlier write of this server to that dataset has finished; then publishes
+    /// the dataset's new extent at once (`stopDate` moves without waiting for the
+    /// refresh).
+    pub async fn write<T, E>(
+        &self,
+        id: &str,
+        write: impl FnOnce(&dyn Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<tokio::task::JoinError> + Send + 'static,
+    {
+        // The guard goes into the task: a caller that gives up (a client that hangs
+        // up) does not let the next writer in while this one still runs.
+        let turn = self.writers.of(id).lock_owned().await;
+        let (store, key) = (self.store.clone(), id.to_owned());
+        let (result, extent) = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let result = write(store.as_ref());
+            let extent = result.is_ok().then(|| store.extent(&key));
+            (result, extent)
+        })
+        .await?;
+        match (extent, self.dataset(id)) {
+            (Some(Ok(extent)), Some(d)) => d.observe(extent),
+            (Some(Err(e)), _) => {
+                tracing::warn!(dataset = %id, error = %e, "reading the extent after an append failed")
+            }
+            _ => {}
+        }
+        result
     }
 
     /// Path before `/hapi`.

@@ -68,7 +68,10 @@ pub(crate) async fn open(config: &Config) -> Result<(Cow<'_, Config>, Opened)> {
         sources.insert(p.id.clone(), Arc::new(source));
         let title = p.title.clone().unwrap_or_else(|| p.id.clone());
         let source = SourceSpec::Hapi { upstream: p.upstream, dataset: p.dataset.clone() };
-        datasets.insert(p.position, DatasetSpec { title, info, limits: p.limits, demo: None, source });
+        datasets.insert(
+            p.position,
+            DatasetSpec { title, info, limits: p.limits, demo: None, ingest_role: None, source },
+        );
     }
 
     for (index, u) in config.upstreams.iter().enumerate() {
@@ -112,6 +115,7 @@ pub(crate) async fn open(config: &Config) -> Result<(Cow<'_, Config>, Opened)> {
                 info,
                 limits: u.limits,
                 demo: None,
+                ingest_role: None,
                 source: spec,
             });
         }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use hapi_auth::{Identity, Revocation, TokenError, TokenValidator};
 use hapi_core::percent;
 
-use super::{Access, Browser, Caller, Denied, Mode};
+use super::{Access, Browser, ByToken, Caller, Denied, Mode};
 
 /// What a protected mode checks credentials with.
 struct Credentials<'a> {
@@ -110,6 +110,9 @@ pub async fn authenticate(State(access): State<Arc<Access>>, mut req: Request, n
         return Denied::Missing.into_response();
     }
     req.extensions_mut().insert(Caller(identity));
+    if token_valid {
+        req.extensions_mut().insert(ByToken);
+    }
     let mut r = next.run(req).await;
     if token_valid {
         r.extensions_mut().insert(crate::metrics::TokenCheck::Valid);

@@ -55,6 +55,12 @@ impl Caller {
     }
 }
 
+/// In the request extensions when the caller proved who they are with a bearer token
+/// (not a session cookie). Endpoints that change data ask for it: a browser sends a
+/// cookie with any cross-site form, never an `Authorization` header.
+#[derive(Debug, Clone, Copy)]
+pub struct ByToken;
+
 /// Where the server is: what links, redirects and cookies are built from.
 #[derive(Debug, Clone)]
 pub struct Site {

@@ -3,6 +3,7 @@
 mod data;
 mod downloads;
 mod health;
+mod ingest;
 mod landing;
 mod meta;
 mod metrics;
@@ -14,7 +15,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hapi_core::HapiStatus;
 use hapi_core::status::StatusError;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
@@ -39,6 +40,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(&p("/hapi/catalog"), get(meta::catalog))
         .route(&p("/hapi/info"), get(meta::info))
         .route(&p("/hapi/data"), get(data::data))
+        // Beside /hapi, not in it: everything under /hapi is the HAPI specification's.
+        .route(&p("/ingest"), post(ingest::ingest))
         .route("/", get(root));
     if !access.site.prefix.is_empty() {
         hapi = hapi.route(&access.site.prefix, get(root));

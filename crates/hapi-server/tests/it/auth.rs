@@ -18,7 +18,7 @@ pub(crate) async fn server(extra_auth: &str) -> TestServer {
 }
 
 /// A client of the built-in issuer and a token for it, through the HTTP token endpoint.
-async fn token(s: &TestServer, roles: &[&str]) -> String {
+pub(crate) async fn token(s: &TestServer, roles: &[&str]) -> String {
     let issuer = s.issuer();
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
     let (c, secret) = issuer.create_client(None, &roles).unwrap();

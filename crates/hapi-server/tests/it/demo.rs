@@ -2,6 +2,7 @@
 //! (digest section 4.3) on every dataset.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use hapi_server::config::Overrides;
 use hapi_server::{AppState, demo};
@@ -218,4 +219,60 @@ async fn verifier_sequence_on_every_source() {
             verify_dataset(&s, item["id"].as_str().unwrap()).await;
         }
     }
+}
+
+/// Issue 7 item 4: a live demo dataset is caught up to now, then grows as the clock
+/// moves; `stopDate` follows at once and `stop` near now returns the new records.
+#[tokio::test]
+async fn the_live_demo_grows_with_the_clock() {
+    const GC: &str = "spase://SSA/NumericalData/D3S/d3s_mtgi1_ngrm_science_ep_l1_gc_v1";
+    let dir = tempfile::tempdir().unwrap();
+    let o = Overrides { data_dir: Some(dir.path().join("data")), ..Default::default() };
+    let mut config = demo::config(&o).unwrap();
+    config.auth.mode = hapi_server::config::ModeSettings::Open;
+    config.auth.rules = hapi_auth::AccessRules::allow_all();
+    config.datasets.retain(|d| d.info.id == GC);
+    {
+        let store = SqliteStore::open(&config.data_dir).unwrap();
+        let d = &config.datasets[0];
+        store.open_dataset(GC, &hapi_store::Layout::of(&d.info)).unwrap();
+        demo::populate(&store, &d.info, "ngrm_gc").unwrap();
+    }
+    let s = TestServer::with_config(config, &[], None, dir).await;
+    let at = |t: &str| hapi_core::time::parse(t).unwrap();
+    let fmt = s.state.dataset(GC).unwrap().spec.info.time_format;
+    let show = |t: i64| hapi_core::time::format_string(t, fmt);
+    let stop_date = || async { s.json(&format!("/hapi/info?dataset={GC}")).await.1["stopDate"].clone() };
+    // The fixed sample's last record is 2026-10-31T23:58:55.500Z, one every 90 s.
+    assert_eq!(stop_date().await, show(at("2026-11-01T00:00:25.500Z")));
+
+    // Start-up after a downtime: caught up to the clock.
+    let now = Arc::new(std::sync::atomic::AtomicI64::new(at("2026-11-01T00:10:00Z")));
+    assert_eq!(hapi_server::live::catch_up(&s.state, now.load(Ordering::SeqCst)).await.unwrap(), 7);
+    assert_eq!(stop_date().await, show(at("2026-11-01T00:10:55.500Z")), "published at once");
+
+    // Then as time passes.
+    let (_keep, states) = tokio::sync::watch::channel(s.state.clone());
+    let clock = now.clone();
+    let task = hapi_server::live::spawn(
+        states,
+        Arc::new(move || clock.load(Ordering::SeqCst)),
+        std::time::Duration::from_millis(20),
+    );
+    now.store(at("2026-11-01T00:13:00Z"), Ordering::SeqCst);
+    let moved = show(at("2026-11-01T00:13:55.500Z"));
+    let t0 = std::time::Instant::now();
+    while stop_date().await != moved {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(2), "stopDate did not move");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (st, csv) = s
+        .text(&format!(
+            "/hapi/data?dataset={GC}&start=2026-11-01T00:10:30Z&stop={moved}&parameters=odi_unilib_mlt"
+        ))
+        .await;
+    assert_eq!(st, 200);
+    let times: Vec<&str> = csv.lines().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(times, [show(at("2026-11-01T00:10:55.500Z")), show(at("2026-11-01T00:12:25.500Z"))], "{csv}");
+    task.abort();
 }

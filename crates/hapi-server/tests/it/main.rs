@@ -10,6 +10,7 @@ mod demo;
 mod files;
 mod flood;
 mod ingest;
+mod ingest_http;
 mod limits;
 mod oidc;
 mod ops;
