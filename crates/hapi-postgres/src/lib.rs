@@ -18,8 +18,10 @@ use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 
 pub mod migrate;
+mod store;
 
 pub use migrate::{Migrations, migrate};
+pub use store::{MIGRATIONS as STORE_MIGRATIONS, PgSource, PgStore};
 
 /// A PostgreSQL connection URL (`postgres://user:password@host:port/db` or a key=value
 /// string); shown only without its password.
@@ -119,7 +121,12 @@ impl fmt::Debug for Database {
     }
 }
 
-fn pool(url: &DatabaseUrl, s: &DatabaseSettings, statement_timeout: Duration) -> Result<Pool, PgError> {
+/// The driver's settings for `url`: timeouts, keepalives, the statement timeout.
+fn client_config(
+    url: &DatabaseUrl,
+    s: &DatabaseSettings,
+    statement_timeout: Duration,
+) -> tokio_postgres::Config {
     let mut c = url.config();
     c.connect_timeout(s.connect_timeout);
     c.keepalives(true).keepalives_idle(Duration::from_secs(10));
@@ -127,6 +134,11 @@ fn pool(url: &DatabaseUrl, s: &DatabaseSettings, statement_timeout: Duration) ->
     c.tcp_user_timeout(s.connect_timeout.max(Duration::from_secs(5)));
     c.application_name("hapi-server");
     c.options(format!("-c statement_timeout={}", statement_timeout.as_millis()));
+    c
+}
+
+fn pool(url: &DatabaseUrl, s: &DatabaseSettings, statement_timeout: Duration) -> Result<Pool, PgError> {
+    let c = client_config(url, s, statement_timeout);
     let manager = Manager::from_config(c, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(s.pool_size.max(1))
@@ -167,6 +179,11 @@ impl Database {
     pub async fn migrate(&self, m: &Migrations) -> Result<usize, PgError> {
         let mut conn = self.writer().await?;
         migrate(&mut conn, m).await
+    }
+
+    /// A connection's settings for the primary's notifications (LISTEN).
+    pub(crate) fn listen_config(&self) -> tokio_postgres::Config {
+        client_config(&self.settings.url, &self.settings, self.settings.statement_timeout)
     }
 
     /// The settings it was built from.
@@ -234,6 +251,17 @@ pub enum PgError {
         /// The latest this binary knows.
         known: i32,
     },
+    /// A store error (layout, order, shape, corruption) found in PostgreSQL's data.
+    #[error(transparent)]
+    Store(#[from] hapi_store::StoreError),
+    /// A write reached a read-only server.
+    #[error(
+        "{target} is read-only (a hot standby?): writes must go to the primary; set the store's `url` to the primary and `read_url` to the standby"
+    )]
+    ReadOnly {
+        /// The redacted URL written to.
+        target: String,
+    },
     /// A migration step failed (and was rolled back).
     #[error("migrating the {component} schema to version {version}: {}", error_text(.source))]
     Migration {
@@ -256,6 +284,8 @@ impl PgError {
             PgError::Connect { detail, .. } if detail == "timed out" => ErrorKind::TimedOut,
             PgError::Connect { .. } => ErrorKind::Unavailable,
             PgError::Query(e) => query_kind(e),
+            PgError::Store(e) => e.kind(),
+            PgError::ReadOnly { .. } => ErrorKind::Unavailable,
         }
     }
 

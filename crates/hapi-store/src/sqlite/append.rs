@@ -8,8 +8,8 @@ use hapi_core::{Batch, Nanos};
 use rusqlite::{Connection, TransactionBehavior, params};
 use tracing::debug;
 
-use super::{INSERT_BLOCK, Meta, Shared, UPDATE_BLOCK, codec, last_block, with_block};
-use crate::StoreError;
+use super::{INSERT_BLOCK, Meta, Shared, UPDATE_BLOCK, last_block, with_block};
+use crate::{StoreError, codec};
 
 pub(super) fn append(
     shared: &Shared,

@@ -1,16 +1,31 @@
-//! Packing columns into block blobs and back: little-endian `i64` times, `f64`, `i32`, and
-//! text as fixed-size NUL-padded elements, records back to back (array elements row-major).
-//! Callers check blob lengths first (see [`check_len`]), so the functions here only slice.
+//! Column blocks, shared by the block stores (SQLite here, PostgreSQL in `hapi-postgres`):
+//! how many records a block holds, packing columns into block blobs and back
+//! (little-endian `i64` times, `f64`, `i32`, and text as fixed-size NUL-padded elements,
+//! records back to back, array elements row-major), and the checks every block passes
+//! before it is served. Callers check blob lengths first (see [`check_len`]), so the
+//! packing functions only slice.
 
 use std::ops::Range;
 
 use hapi_core::info::ParamType;
 use hapi_core::{Column, Nanos};
 
-use crate::{ColumnSpec, StoreError};
+use crate::{ColumnSpec, Layout, StoreError};
+
+/// A block of the widest column stays at or below this many bytes...
+pub const BLOCK_BYTES: usize = 256 * 1024;
+/// ...and holds at most this many records, which is also the largest scan batch.
+pub const MAX_BLOCK_ROWS: usize = 4096;
+
+/// Records per block for a new dataset: as many as fit `BLOCK_BYTES` for the widest
+/// column, at least 1, at most `max` (normally `MAX_BLOCK_ROWS`).
+pub fn block_rows_for(layout: &Layout, max: usize) -> i64 {
+    let widest = layout.columns.iter().map(ColumnSpec::record_bytes).max().unwrap_or(0).max(8);
+    (BLOCK_BYTES / widest).clamp(1, max.max(1)) as i64
+}
 
 /// Checks that a stored block blob holds exactly `rows` records of `record_bytes` each.
-pub(super) fn check_len(data: &[u8], rows: usize, record_bytes: usize, what: &str) -> Result<(), StoreError> {
+pub fn check_len(data: &[u8], rows: usize, record_bytes: usize, what: &str) -> Result<(), StoreError> {
     if data.len() == rows * record_bytes {
         Ok(())
     } else {
@@ -34,12 +49,12 @@ fn le4(chunk: &[u8]) -> [u8; 4] {
 }
 
 /// The time of record `i` of a time blob.
-pub(super) fn time_at(data: &[u8], i: usize) -> Nanos {
+pub fn time_at(data: &[u8], i: usize) -> Nanos {
     i64::from_le_bytes(le8(&data[i * 8..i * 8 + 8]))
 }
 
 /// How many of the `rows` sorted times in `data` are before `t`.
-pub(super) fn rank_in(data: &[u8], rows: usize, t: Nanos) -> usize {
+pub fn rank_in(data: &[u8], rows: usize, t: Nanos) -> usize {
     let (mut lo, mut hi) = (0, rows);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
@@ -53,7 +68,7 @@ pub(super) fn rank_in(data: &[u8], rows: usize, t: Nanos) -> usize {
 }
 
 /// Appends the packed form of `times`.
-pub(super) fn put_times(buf: &mut Vec<u8>, times: &[Nanos]) {
+pub fn put_times(buf: &mut Vec<u8>, times: &[Nanos]) {
     buf.reserve(times.len() * 8);
     for t in times {
         buf.extend_from_slice(&t.to_le_bytes());
@@ -61,7 +76,7 @@ pub(super) fn put_times(buf: &mut Vec<u8>, times: &[Nanos]) {
 }
 
 /// Appends the packed form of records `rows` of `column` (already checked against its spec).
-pub(super) fn put_column(buf: &mut Vec<u8>, column: &Column, rows: Range<usize>) {
+pub fn put_column(buf: &mut Vec<u8>, column: &Column, rows: Range<usize>) {
     match column {
         Column::Double { width, values } => {
             let values = &values[rows.start * width..rows.end * width];
@@ -85,12 +100,12 @@ pub(super) fn put_column(buf: &mut Vec<u8>, column: &Column, rows: Range<usize>)
 }
 
 /// Unpacks records `rows` of a time blob.
-pub(super) fn get_times(data: &[u8], rows: Range<usize>) -> Vec<Nanos> {
+pub fn get_times(data: &[u8], rows: Range<usize>) -> Vec<Nanos> {
     data[rows.start * 8..rows.end * 8].chunks_exact(8).map(|c| i64::from_le_bytes(le8(c))).collect()
 }
 
 /// Unpacks records `rows` of a column blob.
-pub(super) fn get_column(spec: &ColumnSpec, data: &[u8], rows: Range<usize>) -> Column {
+pub fn get_column(spec: &ColumnSpec, data: &[u8], rows: Range<usize>) -> Column {
     let record = spec.record_bytes();
     let data = &data[rows.start * record..rows.end * record];
     let width = spec.width;
@@ -105,6 +120,31 @@ pub(super) fn get_column(spec: &ColumnSpec, data: &[u8], rows: Range<usize>) -> 
         },
         ParamType::String | ParamType::IsoTime => Column::Text { width, len: spec.len, bytes: data.to_vec() },
     }
+}
+
+/// Times of one batch must increase strictly, follow `last`, and lie in `start..stop`;
+/// `k` (the block) names it in the error.
+pub fn check_times(
+    times: &[Nanos],
+    last: Option<Nanos>,
+    (start, stop): (Nanos, Nanos),
+    k: i64,
+) -> Result<(), StoreError> {
+    let (Some(&first), Some(&end)) = (times.first(), times.last()) else {
+        return Err(StoreError::Corrupt(format!(
+            "block {k} yielded no records where the index promised some"
+        )));
+    };
+    if last.is_some_and(|l| first <= l) || first < start || end >= stop {
+        return Err(StoreError::Corrupt(format!("block {k} holds times outside its place in the series")));
+    }
+    if let Some(i) = times.windows(2).position(|w| w[0] >= w[1]) {
+        return Err(StoreError::Corrupt(format!(
+            "block {k}: record {} is not after the one before it",
+            i + 1
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -134,5 +174,18 @@ mod tests {
         let mut data = Vec::new();
         put_column(&mut data, &Column::Integer { width: 1, values: vec![i32::MIN, -1, i32::MAX] }, 0..3);
         assert_eq!(get_column(&spec, &data, 1..3), Column::Integer { width: 1, values: vec![-1, i32::MAX] });
+    }
+
+    #[test]
+    fn out_of_order_or_out_of_range_times_are_corruption() {
+        let range = (0, 100);
+        assert!(check_times(&[1, 2, 3], None, range, 0).is_ok());
+        assert!(check_times(&[1, 2, 3], Some(0), range, 0).is_ok());
+        assert!(check_times(&[1, 3, 2], None, range, 0).is_err(), "not increasing");
+        assert!(check_times(&[1, 1], None, range, 0).is_err(), "repeated");
+        assert!(check_times(&[5, 6], Some(5), range, 0).is_err(), "not after the previous batch");
+        assert!(check_times(&[-1, 6], None, range, 0).is_err(), "before the range");
+        assert!(check_times(&[6, 100], None, range, 0).is_err(), "at the exclusive stop");
+        assert!(check_times(&[], None, range, 0).is_err(), "empty where records were promised");
     }
 }
