@@ -178,7 +178,15 @@ impl Database {
     /// Applies `m`'s missing steps on the primary.
     pub async fn migrate(&self, m: &Migrations) -> Result<usize, PgError> {
         let mut conn = self.writer().await?;
-        migrate(&mut conn, m).await
+        migrate(&mut conn, m).await.map_err(|e| match e {
+            PgError::Migration { ref source, .. }
+                if source.code() == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION) =>
+            {
+                PgError::ReadOnly { target: self.settings.url.redacted() }
+            }
+            e if e.is_read_only() => PgError::ReadOnly { target: self.settings.url.redacted() },
+            e => e,
+        })
     }
 
     /// A connection's settings for the primary's notifications (LISTEN).

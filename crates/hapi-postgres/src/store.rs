@@ -33,7 +33,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use deadpool_postgres::GenericClient;
 use hapi_core::{Batch, Nanos};
-use hapi_source::{ErrorKind, Source};
+use hapi_source::Source;
 use hapi_store::codec::{self, MAX_BLOCK_ROWS, block_rows_for};
 use hapi_store::{BatchIter, Layout, Snapshot, Store, StoreError};
 use tokio::runtime::Handle;
@@ -158,21 +158,18 @@ impl PgStore {
         &self.shared.db
     }
 
-    /// Runs `f` to completion for a synchronous caller: a blocking thread, a thread
-    /// outside the runtime, or (inside a multi-threaded runtime) in place.
+    /// Runs `f` to completion for a synchronous caller: a blocking thread
+    /// (`spawn_blocking`), a thread outside the runtime, or a worker of a multi-threaded
+    /// runtime (in place). A current-thread runtime's own thread cannot wait on itself:
+    /// call from `spawn_blocking` there.
     fn block_on<T>(&self, f: impl Future<Output = Result<T, PgError>>) -> Result<T, StoreError> {
         let rt = &self.shared.runtime;
         let run = || rt.block_on(f);
         let out = match Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread => {
-                return Err(StoreError::Backend {
-                    backend: "postgres",
-                    kind: ErrorKind::Internal,
-                    detail: "a synchronous store call on a current-thread runtime".to_owned(),
-                });
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
             }
-            Ok(_) => tokio::task::block_in_place(run),
-            Err(_) => run(),
+            _ => run(),
         };
         out.map_err(StoreError::from_pg)
     }
@@ -226,8 +223,16 @@ impl Shared {
         Ok(())
     }
 
+    /// The extent the reads see (the standby's, when there is one).
     pub(crate) async fn extent(&self, id: &str) -> Result<Option<(Nanos, Nanos)>, PgError> {
         let conn = self.db.reader().await?;
+        let meta = self.meta(&conn, id).await?;
+        read_extent(&conn, &meta).await
+    }
+
+    /// The primary's extent: what an append continues (a standby may lag behind it).
+    async fn primary_extent(&self, id: &str) -> Result<Option<(Nanos, Nanos)>, PgError> {
+        let conn = self.db.writer().await?;
         let meta = self.meta(&conn, id).await?;
         read_extent(&conn, &meta).await
     }
@@ -321,8 +326,9 @@ impl Store for PgStore {
         self.block_on(self.shared.open_dataset(id, layout))
     }
 
+    /// The primary's: callers of the synchronous API append next (ingest).
     fn extent(&self, id: &str) -> Result<Option<(Nanos, Nanos)>, StoreError> {
-        self.block_on(self.shared.extent(id))
+        self.block_on(self.shared.primary_extent(id))
     }
 
     fn count(&self, id: &str, start: Nanos, stop: Nanos) -> Result<u64, StoreError> {

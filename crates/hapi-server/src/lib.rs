@@ -6,7 +6,7 @@
 //!
 //! Module layers, each importing only those below it: `envelope`, `html`, `metrics`,
 //! `request_id`, `conditional` (leaves);
-//! `config`, `demo`; `auth`; `state`; `error`, `routes`; `app`.
+//! `config`, `demo`, `stores`; `auth`; `state`; `error`, `routes`; `app`.
 
 mod app;
 pub mod auth;
@@ -22,6 +22,7 @@ pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod stores;
 pub mod streams;
 mod upstreams;
 pub mod urls;

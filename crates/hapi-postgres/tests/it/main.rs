@@ -2,3 +2,4 @@
 //! printed reason when PostgreSQL is not installed.
 
 mod migrations;
+mod store;
