@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use hapi_core::info::ParamType;
-use hapi_core::{Column, Nanos};
+use hapi_core::{Batch, Column, Nanos};
 
 use crate::{ColumnSpec, Layout, StoreError};
 
@@ -145,6 +145,85 @@ pub fn check_times(
         )));
     }
     Ok(())
+}
+
+/// The block an append is filling, as both block stores build it: its packed columns
+/// (time first), its ordinal, and the last time stored or appended, which every
+/// further record must follow.
+#[derive(Debug)]
+pub struct OpenBlock {
+    /// Ordinal of the block.
+    pub k: i64,
+    /// Records in it.
+    pub rows: usize,
+    /// Its first time (valid when `rows > 0`).
+    pub t0: Nanos,
+    /// The last record's time, stored or appended.
+    pub last: Option<Nanos>,
+    /// Packed columns, index 0 is the time.
+    pub columns: Vec<Vec<u8>>,
+    /// Records a full block holds.
+    full: usize,
+}
+
+impl OpenBlock {
+    /// Block 0 of an empty dataset of `layout` with `full`-record blocks.
+    pub fn new(layout: &Layout, full: usize) -> OpenBlock {
+        let columns =
+            (0..=layout.columns.len()).map(|c| Vec::with_capacity(record_bytes(layout, c) * full)).collect();
+        OpenBlock { k: 0, rows: 0, t0: 0, last: None, columns, full }
+    }
+
+    /// Checks that `times` (of the batch that follows `appended` records of this
+    /// append) increase strictly after the last record; counts them.
+    pub fn check_order(&mut self, times: &[Nanos], appended: &mut u64) -> Result<(), StoreError> {
+        for &time in times {
+            if let Some(previous) = self.last.filter(|&previous| time <= previous) {
+                return Err(StoreError::OutOfOrder { index: *appended, time, previous });
+            }
+            self.last = Some(time);
+            *appended += 1;
+        }
+        Ok(())
+    }
+
+    /// Packs records of `batch` (checked) from `row` until the block is full; returns
+    /// how many it took.
+    pub fn fill(&mut self, batch: &Batch, row: usize) -> usize {
+        let take = (self.full - self.rows).min(batch.times.len() - row);
+        if self.rows == 0 {
+            self.t0 = batch.times[row];
+        }
+        let rows = row..row + take;
+        put_times(&mut self.columns[0], &batch.times[rows.clone()]);
+        for (buf, column) in self.columns[1..].iter_mut().zip(&batch.columns) {
+            put_column(buf, column, rows.clone());
+        }
+        self.rows += take;
+        take
+    }
+
+    /// The block holds `full` records.
+    pub fn is_full(&self) -> bool {
+        self.rows == self.full
+    }
+
+    /// Its last time (valid when `rows > 0`).
+    pub fn t1(&self) -> Nanos {
+        time_at(&self.columns[0], self.rows - 1)
+    }
+
+    /// After the block was written: the next, empty one.
+    pub fn next_block(&mut self) {
+        self.k += 1;
+        self.rows = 0;
+        self.columns.iter_mut().for_each(Vec::clear);
+    }
+}
+
+/// Bytes one record of stored column `col` (0: the time) occupies.
+pub fn record_bytes(layout: &Layout, col: usize) -> usize {
+    if col == 0 { 8 } else { layout.columns[col - 1].record_bytes() }
 }
 
 #[cfg(test)]
