@@ -12,6 +12,8 @@ use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+mod postgres;
+
 const BENCH: &str = "bench";
 /// 30 days at 1 s: 2,592,000 records of Time + B_GSE[3] + B_total + quality.
 const RANGE: &str = "start=2026-09-01T00:00Z&stop=2026-10-01T00:00Z";
@@ -203,6 +205,34 @@ async fn request_rate(addr: &str, pq: &str, extra: &str) -> Result<f64> {
     Ok(total as f64 / 3.0)
 }
 
+/// The 10-record request of the time-to-first-byte rows.
+fn small_data() -> String {
+    format!("/hapi/data?dataset={BENCH}&start=2026-09-15T00:00Z&stop=2026-09-15T00:00:10Z")
+}
+
+/// Time to the first byte of `pq` on one keep-alive connection: the median of 300, in ms.
+async fn ttfb_ms(addr: &str, pq: &str) -> Result<f64> {
+    let mut conn = TcpStream::connect(addr).await?;
+    let mut ttfb = Vec::new();
+    for _ in 0..300 {
+        let t = Instant::now();
+        conn.write_all(format!("GET {pq} HTTP/1.1\r\nHost: b\r\n\r\n").as_bytes()).await?;
+        let mut buf = vec![0u8; 65536];
+        let n = conn.read(&mut buf).await?;
+        ttfb.push(t.elapsed().as_secs_f64() * 1e3);
+        // Drain the rest of the chunked body.
+        let mut got = buf[..n].to_vec();
+        while !got.ends_with(b"0\r\n\r\n") {
+            let n = conn.read(&mut buf).await?;
+            if n == 0 {
+                bail!("closed");
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    Ok(median(ttfb))
+}
+
 /// A protected server answers its discovery document without credentials.
 async fn wait_ready_protected(addr: &str) -> Result<()> {
     let t = Instant::now();
@@ -392,8 +422,8 @@ async fn main() -> Result<()> {
     let bin = root.join("target/release/hapi-server");
     let work = std::env::temp_dir().join(format!("hapi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    // `hapi-bench --only token-flood|files|cdf|cli` runs those rows alone (`cdf`: the files
-    // rows and the same year as daily CDF files, memory included).
+    // `hapi-bench --only token-flood|files|cdf|cli|postgres` runs those rows alone (`cdf`:
+    // the files rows and the same year as daily CDF files, memory included).
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let result = match only.as_deref() {
         Some("token-flood") => token_flood(&bin, &work).await.map(|rows| print_table(&rows)),
@@ -403,6 +433,7 @@ async fn main() -> Result<()> {
             None => Ok(()),
         },
         Some("cli") => cli_rows(&root, &bin, &work).await.map(|rows| print_table(&rows)),
+        Some("postgres") => postgres::rows(&root, &bin, &work).await.map(|rows| print_table(&rows)),
         _ => run(&root, &bin, &work).await,
     };
     let _ = std::fs::remove_dir_all(&work);
@@ -477,28 +508,10 @@ async fn run(root: &Path, bin: &Path, work: &Path) -> Result<()> {
     }
 
     // Time to first byte of a small request (10 records), keep-alive.
-    let small = format!("/hapi/data?dataset={BENCH}&start=2026-09-15T00:00Z&stop=2026-09-15T00:00:10Z");
-    let mut conn = TcpStream::connect(&addr).await?;
-    let mut ttfb = Vec::new();
-    for _ in 0..300 {
-        let t = Instant::now();
-        conn.write_all(format!("GET {small} HTTP/1.1\r\nHost: b\r\n\r\n").as_bytes()).await?;
-        let mut buf = vec![0u8; 65536];
-        let n = conn.read(&mut buf).await?;
-        ttfb.push(t.elapsed().as_secs_f64() * 1e3);
-        // Drain the rest of the chunked body.
-        let mut got = buf[..n].to_vec();
-        while !got.ends_with(b"0\r\n\r\n") {
-            let n = conn.read(&mut buf).await?;
-            if n == 0 {
-                bail!("closed");
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-    }
+    let ttfb = ttfb_ms(&addr, &small_data()).await?;
     rows.push((
         "time to first byte, 10-record /data".into(),
-        format!("{:.2} ms (median of 300)", median(ttfb)),
+        format!("{ttfb:.2} ms (median of 300)"),
         "< 2 ms".into(),
     ));
 
@@ -639,6 +652,7 @@ async fn run(root: &Path, bin: &Path, work: &Path) -> Result<()> {
     drop((s, p));
     rows.extend(files_rows(bin, work, cdflib(root).as_deref()).await?);
     rows.extend(cli_rows(root, bin, work).await?);
+    rows.extend(postgres::rows(root, bin, work).await?);
     print_table(&rows);
     Ok(())
 }

@@ -19,8 +19,10 @@ use tokio_postgres::config::Host;
 
 pub mod auth;
 pub mod migrate;
+mod store;
 
 pub use migrate::{Migrations, migrate};
+pub use store::{MIGRATIONS as STORE_MIGRATIONS, PgSource, PgStore};
 
 /// A PostgreSQL connection URL (`postgres://user:password@host:port/db` or a key=value
 /// string); shown only without its password.
@@ -120,7 +122,12 @@ impl fmt::Debug for Database {
     }
 }
 
-fn pool(url: &DatabaseUrl, s: &DatabaseSettings, statement_timeout: Duration) -> Result<Pool, PgError> {
+/// The driver's settings for `url`: timeouts, keepalives, the statement timeout.
+fn client_config(
+    url: &DatabaseUrl,
+    s: &DatabaseSettings,
+    statement_timeout: Duration,
+) -> tokio_postgres::Config {
     let mut c = url.config();
     c.connect_timeout(s.connect_timeout);
     c.keepalives(true).keepalives_idle(Duration::from_secs(10));
@@ -128,6 +135,11 @@ fn pool(url: &DatabaseUrl, s: &DatabaseSettings, statement_timeout: Duration) ->
     c.tcp_user_timeout(s.connect_timeout.max(Duration::from_secs(5)));
     c.application_name("hapi-server");
     c.options(format!("-c statement_timeout={}", statement_timeout.as_millis()));
+    c
+}
+
+fn pool(url: &DatabaseUrl, s: &DatabaseSettings, statement_timeout: Duration) -> Result<Pool, PgError> {
+    let c = client_config(url, s, statement_timeout);
     let manager = Manager::from_config(c, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(s.pool_size.max(1))
@@ -167,7 +179,20 @@ impl Database {
     /// Applies `m`'s missing steps on the primary.
     pub async fn migrate(&self, m: &Migrations) -> Result<usize, PgError> {
         let mut conn = self.writer().await?;
-        migrate(&mut conn, m).await
+        migrate(&mut conn, m).await.map_err(|e| match e {
+            PgError::Migration { ref source, .. }
+                if source.code() == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION) =>
+            {
+                PgError::ReadOnly { target: self.settings.url.redacted() }
+            }
+            e if e.is_read_only() => PgError::ReadOnly { target: self.settings.url.redacted() },
+            e => e,
+        })
+    }
+
+    /// A connection's settings for the primary's notifications (LISTEN).
+    pub(crate) fn listen_config(&self) -> tokio_postgres::Config {
+        client_config(&self.settings.url, &self.settings, self.settings.statement_timeout)
     }
 
     /// The settings it was built from.
@@ -235,6 +260,17 @@ pub enum PgError {
         /// The latest this binary knows.
         known: i32,
     },
+    /// A store error (layout, order, shape, corruption) found in PostgreSQL's data.
+    #[error(transparent)]
+    Store(#[from] hapi_store::StoreError),
+    /// A write reached a read-only server.
+    #[error(
+        "{target} is read-only (a hot standby?): writes must go to the primary; set the store's `url` to the primary and `read_url` to the standby"
+    )]
+    ReadOnly {
+        /// The redacted URL written to.
+        target: String,
+    },
     /// A migration step failed (and was rolled back).
     #[error("migrating the {component} schema to version {version}: {}", error_text(.source))]
     Migration {
@@ -257,6 +293,8 @@ impl PgError {
             PgError::Connect { detail, .. } if detail == "timed out" => ErrorKind::TimedOut,
             PgError::Connect { .. } => ErrorKind::Unavailable,
             PgError::Query(e) => query_kind(e),
+            PgError::Store(e) => e.kind(),
+            PgError::ReadOnly { .. } => ErrorKind::Unavailable,
         }
     }
 

@@ -4,7 +4,8 @@
 //! same moment apply each step exactly once (the others wait on the lock, then find it
 //! done), and a failing step leaves nothing behind. A database whose recorded version
 //! of a component is newer than this binary knows is refused: an older server must not
-//! read or write tables whose meaning changed.
+//! read or write tables whose meaning changed. A current schema is recognised without a
+//! lock or a write.
 
 use tokio_postgres::Client;
 use tracing::info;
@@ -43,6 +44,15 @@ const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS hapi_schema (
 /// another replica did it first).
 pub async fn migrate(client: &mut Client, m: &Migrations) -> Result<usize, PgError> {
     check_steps(m);
+    // Read-only first: a replica starting on a current schema takes no lock and writes
+    // nothing (so it also starts against a read-only server).
+    let found = version(client, m.component).await?;
+    if found > m.latest() {
+        return Err(PgError::SchemaTooNew { component: m.component, found, known: m.latest() });
+    }
+    if found == m.latest() {
+        return Ok(0);
+    }
     let tx = client.transaction().await?;
     // Held until commit or rollback; a replica starting meanwhile waits here.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await?;

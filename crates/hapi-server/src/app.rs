@@ -29,6 +29,7 @@ pub struct App {
 struct Fixed {
     listen: std::net::SocketAddr,
     data_dir: std::path::PathBuf,
+    store: String,
     path_prefix: String,
     server: crate::config::ServerSettings,
     mode: std::mem::Discriminant<crate::config::ModeSettings>,
@@ -39,6 +40,7 @@ impl Fixed {
         Fixed {
             listen: c.listen,
             data_dir: c.data_dir.clone(),
+            store: c.store.describe(),
             path_prefix: c.path_prefix.clone(),
             server: c.server.clone(),
             mode: std::mem::discriminant(&c.auth.mode),
@@ -66,15 +68,15 @@ impl App {
     }
 
     /// The server with a new configuration (SIGHUP): datasets, access rules and limits
-    /// may change, over the same store; the listen address, data directory, path prefix,
-    /// `[server]` settings and the access mode need a restart. Any error leaves the
-    /// running server as it is. Stream caps, metrics and the writers' queues carry
-    /// over, so running streams still count and appends stay one at a time per dataset.
+    /// may change, over the same store; the listen address, data directory, `[store]`,
+    /// path prefix, `[server]` settings and the access mode need a restart. Any error
+    /// leaves the running server as it is. Stream caps, metrics and the writers' queues
+    /// carry over, so running streams still count and appends stay one at a time per dataset.
     pub async fn reload(&self, config: &Config) -> Result<App> {
         let fixed = Fixed::of(config);
         if fixed != self.fixed {
             anyhow::bail!(
-                "listen, data_dir, path_prefix, [server] and [auth] mode need a restart; change only datasets, access rules and limits in a reload"
+                "listen, data_dir, [store], path_prefix, [server] and [auth] mode need a restart; change only datasets, access rules and limits in a reload"
             );
         }
         let access = Access::build(&config.auth, &config.path_prefix, &config.data_dir).await?;

@@ -57,6 +57,121 @@ pub struct FileConfig {
     /// `POST {prefix}/ingest`: who may append, and how much at once.
     #[serde(default)]
     pub ingest: IngestFileConfig,
+    /// Where the records of datasets without their own source live.
+    #[serde(default)]
+    pub store: StoreFileConfig,
+}
+
+/// `[store]`: the embedded SQLite store (default), or PostgreSQL for stateless replicas.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFileConfig {
+    /// `sqlite` (default: `data_dir/hapi.sqlite3`) or `postgres`.
+    pub kind: Option<StoreKind>,
+    /// The primary's URL, `postgres://user:password@host:port/db` (prefer `url_file`
+    /// or `HAPI_DATABASE_URL`, which keep the password out of this file).
+    pub url: Option<String>,
+    /// A file holding the URL, relative to the configuration file.
+    pub url_file: Option<PathBuf>,
+    /// A hot standby for reads (writes always go to `url`).
+    pub read_url: Option<String>,
+    /// A file holding `read_url`.
+    pub read_url_file: Option<PathBuf>,
+    /// Connections per pool (default 16).
+    pub pool_size: Option<usize>,
+    /// Seconds to connect, or to wait for a pooled connection (default 3).
+    pub connect_timeout: Option<u64>,
+    /// Seconds one read statement may run (default 10).
+    pub statement_timeout: Option<u64>,
+}
+
+/// `[store] kind`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The embedded store in `data_dir`.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// Where the records live, checked.
+#[derive(Debug, Clone)]
+pub enum StoreSpec {
+    /// The embedded SQLite store in [`Config::data_dir`].
+    Sqlite,
+    /// PostgreSQL; the same database also holds what other components put there.
+    Postgres(hapi_postgres::DatabaseSettings),
+}
+
+impl StoreSpec {
+    /// What a reload may not change, without passwords.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSpec::Sqlite => "sqlite".to_owned(),
+            StoreSpec::Postgres(s) => {
+                format!("postgres {} {:?}", s.url, s.read_url.as_ref().map(|u| u.redacted()))
+            }
+        }
+    }
+}
+
+/// A URL given inline or in a file (never both).
+fn url_value(inline: Option<String>, file: Option<&Path>, base: &Path, what: &str) -> Result<Option<String>> {
+    match (inline, file) {
+        (Some(_), Some(_)) => bail!("[store]: give {what} or {what}_file, not both"),
+        (Some(url), None) => Ok(Some(url)),
+        (None, Some(f)) => {
+            let path = base.join(f);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("[store] reading {what}_file {}", path.display()))?;
+            let text = text.trim().to_owned();
+            if text.is_empty() {
+                bail!("[store] {what}_file {} is empty", path.display());
+            }
+            Ok(Some(text))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn store_spec(f: StoreFileConfig, base: &Path, env_url: Option<&str>) -> Result<StoreSpec> {
+    let url = match env_url {
+        Some(u) => Some(u.to_owned()),
+        None => url_value(f.url, f.url_file.as_deref(), base, "url")?,
+    };
+    let kind = match (f.kind, &url) {
+        (Some(k), _) => k,
+        (None, Some(_)) => StoreKind::Postgres,
+        (None, None) => StoreKind::Sqlite,
+    };
+    let read_url = url_value(f.read_url, f.read_url_file.as_deref(), base, "read_url")?;
+    if kind == StoreKind::Sqlite {
+        if url.is_some() || read_url.is_some() {
+            bail!("[store] kind is \"sqlite\", which takes no url or read_url (HAPI_DATABASE_URL is set?)");
+        }
+        return Ok(StoreSpec::Sqlite);
+    }
+    let url = url.context("[store] kind = \"postgres\" needs url, url_file or HAPI_DATABASE_URL")?;
+    let parse = |u: String, what: &str| {
+        hapi_postgres::DatabaseUrl::new(u).map_err(|e| anyhow::anyhow!("[store] {what}: {e}"))
+    };
+    let mut settings = hapi_postgres::DatabaseSettings::new(parse(url, "url")?);
+    settings.read_url = read_url.map(|u| parse(u, "read_url")).transpose()?;
+    if let Some(n) = f.pool_size {
+        if n == 0 {
+            bail!("[store] pool_size must be at least 1");
+        }
+        settings.pool_size = n;
+    }
+    let secs = |v: Option<u64>, what: &str, default: std::time::Duration| match v {
+        Some(0) => bail!("[store] {what} must be at least 1 second"),
+        Some(n) => Ok(std::time::Duration::from_secs(n)),
+        None => Ok(default),
+    };
+    settings.connect_timeout = secs(f.connect_timeout, "connect_timeout", settings.connect_timeout)?;
+    settings.statement_timeout = secs(f.statement_timeout, "statement_timeout", settings.statement_timeout)?;
+    Ok(StoreSpec::Postgres(settings))
 }
 
 /// `[ingest]`: appends over HTTP to the datasets of the embedded store.
@@ -494,6 +609,8 @@ pub struct Overrides {
     pub max_bytes: Option<u64>,
     /// `--log-format` / `HAPI_LOG_FORMAT`.
     pub log_format: Option<LogFormat>,
+    /// `HAPI_DATABASE_URL`: the PostgreSQL primary (wins over `[store] url`).
+    pub database_url: Option<String>,
 }
 
 /// Effective limits of one dataset.
@@ -548,6 +665,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// Largest csv of one `POST /ingest`, in bytes after decompression.
     pub ingest_max_bytes: u64,
+    /// Where the records live.
+    pub store: StoreSpec,
 }
 
 /// `[auth]`, checked and compiled: what the server builds its access control from.
@@ -793,6 +912,7 @@ pub fn from_file(file: FileConfig, base: &Path, overrides: &Overrides) -> Result
     }
     let metrics = metrics_settings(&file.server)?;
     let ingest_max_bytes = ingest_settings(&file.ingest, &auth, &mut datasets)?;
+    let store = store_spec(file.store, base, overrides.database_url.as_deref())?;
     Ok(Config {
         listen,
         data_dir,
@@ -805,6 +925,7 @@ pub fn from_file(file: FileConfig, base: &Path, overrides: &Overrides) -> Result
         server,
         metrics,
         ingest_max_bytes,
+        store,
     })
 }
 

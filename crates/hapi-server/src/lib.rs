@@ -6,7 +6,7 @@
 //!
 //! Module layers, each importing only those below it: `envelope`, `html`, `metrics`,
 //! `request_id`, `conditional` (leaves);
-//! `config`, `demo`; `auth`; `state`; `error`, `routes`, `live`; `app`.
+//! `config`, `demo`, `stores`; `auth`; `state`; `error`, `routes`, `live`; `app`.
 
 mod app;
 pub mod auth;
@@ -23,6 +23,7 @@ pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod stores;
 pub mod streams;
 mod upstreams;
 pub mod urls;

@@ -8,8 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hapi_auth::Issuer;
 use hapi_server::config::{self, Config, LogFormat, ModeSettings, Overrides};
-use hapi_server::{App, demo, ingest, live};
-use hapi_store::{SqliteStore, Store};
+use hapi_server::{App, demo, ingest, live, stores};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "A HAPI 3.3 server for space-physics time series")]
@@ -119,6 +118,9 @@ struct Common {
     /// Log lines on stderr: `text` or `json` (default: `[server] log_format`, else text).
     #[arg(long, env = "HAPI_LOG_FORMAT", global = true)]
     log_format: Option<LogFormat>,
+    /// The PostgreSQL primary's URL (the environment keeps its password out of `ps`).
+    #[arg(long, env = "HAPI_DATABASE_URL", hide_env_values = true, global = true)]
+    database_url: Option<String>,
 }
 
 impl Command {
@@ -142,6 +144,7 @@ fn load(common: &Common, listen: Option<String>) -> Result<Config> {
         max_elements: common.max_elements,
         max_bytes: common.max_bytes,
         log_format: common.log_format,
+        database_url: common.database_url.clone(),
     };
     match &common.config {
         Some(path) => {
@@ -152,25 +155,6 @@ fn load(common: &Common, listen: Option<String>) -> Result<Config> {
         }
         None => demo::config(&o),
     }
-}
-
-/// Opens the store and fills empty demo datasets.
-fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.data_dir)
-            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
-    );
-    for d in config.datasets.iter().filter(|d| matches!(d.source, config::SourceSpec::Embedded)) {
-        store.open_dataset(&d.info.id, &hapi_store::Layout::of(&d.info))?;
-        if let Some(g) = &d.demo
-            && store.extent(&d.info.id)?.is_none()
-        {
-            let t = std::time::Instant::now();
-            let n = demo::populate(store.as_ref(), &d.info, g)?;
-            tracing::info!(dataset = %d.info.id, records = n, ms = t.elapsed().as_millis() as u64, "demo data generated");
-        }
-    }
-    Ok(store)
 }
 
 fn issuer(config: &Config) -> Result<Issuer> {
@@ -308,7 +292,7 @@ fn main() -> Result<()> {
         // Answered above, before any configuration is read.
         Command::Describe { .. } => Ok(()),
         Command::Serve { common, listen } => rt.block_on(async move {
-            let app = App::build(&config, open_store(&config)?).await?;
+            let app = App::build(&config, stores::open(&config).await?.store).await?;
             // The live demo datasets up to now before the first request, then as time passes.
             let t = std::time::Instant::now();
             match live::catch_up(&app.state, hapi_server::state::now_nanos()).await {
@@ -414,7 +398,8 @@ fn main() -> Result<()> {
                 );
             }
             let info = &spec.info;
-            let store = open_store(&config)?;
+            // Opened on the runtime; the appends below block on it from this thread.
+            let store = rt.block_on(stores::open(&config))?.store;
             let n = match file.filter(|f| f.as_os_str() != "-") {
                 Some(f) => {
                     let file = std::fs::File::open(&f).with_context(|| format!("opening {}", f.display()))?;

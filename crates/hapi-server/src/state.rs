@@ -158,8 +158,15 @@ impl AppState {
             let source: Arc<dyn Source> = match (given.get(id), &spec.source) {
                 (Some(source), _) => source.clone(),
                 (None, SourceSpec::Embedded) => {
-                    store.open_dataset(id, &Layout::of(&spec.info))?;
-                    Arc::new(Blocking(Arc::new(StoreSource::new(store.clone(), id))))
+                    let (s, i, layout) = (store.clone(), id.clone(), Layout::of(&spec.info));
+                    // A file or a database round trip: off the runtime's threads.
+                    tokio::task::spawn_blocking(move || s.open_dataset(&i, &layout)).await.map_err(
+                        |e| SourceError::new(ErrorKind::Internal, "opening a dataset of the store", e),
+                    )??;
+                    // PostgreSQL reads asynchronously; SQLite on the blocking pool.
+                    store
+                        .source(id)
+                        .unwrap_or_else(|| Arc::new(Blocking(Arc::new(StoreSource::new(store.clone(), id)))))
                 }
                 (None, SourceSpec::Files(files)) => {
                     // Opening lists the archive: a blocking walk.

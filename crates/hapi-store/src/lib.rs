@@ -31,12 +31,14 @@ use std::sync::Arc;
 use hapi_core::info::{DatasetInfo, ParamType, Parameter};
 use hapi_core::{Batch, Column, Nanos};
 
+pub mod codec;
 mod memory;
 mod source;
 mod sqlite;
 pub mod testing;
 
 pub use hapi_source::ErrorKind;
+use hapi_source::Source;
 pub use memory::MemoryStore;
 pub use source::StoreSource;
 pub use sqlite::SqliteStore;
@@ -198,11 +200,11 @@ impl Layout {
     }
 
     /// The machine form kept next to the data, compared on every open.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         self.columns.iter().map(ColumnSpec::describe).collect::<Vec<_>>().join(",")
     }
 
-    pub(crate) fn parse(text: &str) -> Option<Layout> {
+    pub fn parse(text: &str) -> Option<Layout> {
         if text.is_empty() {
             return Some(Layout::default());
         }
@@ -210,7 +212,7 @@ impl Layout {
     }
 
     /// What changed from `stored` to `self`, in words, if anything did.
-    pub(crate) fn changes_from(&self, stored: &Layout) -> Option<String> {
+    pub fn changes_from(&self, stored: &Layout) -> Option<String> {
         if let Some(i) = self.columns.iter().zip(&stored.columns).position(|(new, old)| new != old) {
             return Some(format!(
                 "column {i} (parameter {}) was {}, now {}",
@@ -224,7 +226,7 @@ impl Layout {
     }
 
     /// Checks requested column indices against the layout.
-    pub(crate) fn check_columns(&self, columns: &[usize]) -> Result<(), StoreError> {
+    pub fn check_columns(&self, columns: &[usize]) -> Result<(), StoreError> {
         match columns.iter().find(|&&c| c >= self.columns.len()) {
             Some(&index) => Err(StoreError::UnknownColumn { index, columns: self.columns.len() }),
             None => Ok(()),
@@ -289,6 +291,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// nothing. Times must be strictly increasing and later than the last stored record.
     /// Returns the number of records appended.
     fn append(&self, id: &str, batches: &mut dyn Iterator<Item = Batch>) -> Result<u64, StoreError>;
+
+    /// The read side of dataset `id` (opened already) as the store's own [`Source`],
+    /// when it has a better one than [`StoreSource`] on the blocking pool: a store on a
+    /// network reads asynchronously and may learn of appends by notification.
+    fn source(&self, id: &str) -> Option<Arc<dyn Source>> {
+        let _ = id;
+        None
+    }
 }
 
 /// Lets callers keep a typed handle (e.g. to a [`testing::FailingStore`]) while the
@@ -317,6 +327,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn append(&self, id: &str, batches: &mut dyn Iterator<Item = Batch>) -> Result<u64, StoreError> {
         (**self).append(id, batches)
+    }
+    fn source(&self, id: &str) -> Option<Arc<dyn Source>> {
+        (**self).source(id)
     }
 }
 
@@ -372,6 +385,16 @@ pub enum StoreError {
     /// A failure injected by [`testing::FailingStore`].
     #[error("injected failure: {0}")]
     Injected(String),
+    /// A store in another crate failed (PostgreSQL): what it means, and its message.
+    #[error("{backend}: {detail}")]
+    Backend {
+        /// Which store, e.g. `postgres`.
+        backend: &'static str,
+        /// What the failure means to the server.
+        kind: ErrorKind,
+        /// Its message (never a password).
+        detail: String,
+    },
 }
 
 impl StoreError {
@@ -386,6 +409,7 @@ impl StoreError {
             StoreError::Corrupt(_) => ErrorKind::Corrupt,
             StoreError::Io(_) => ErrorKind::Unavailable,
             StoreError::Injected(_) => ErrorKind::Internal,
+            StoreError::Backend { kind, .. } => *kind,
             StoreError::Sqlite(e) => match e.sqlite_error_code() {
                 Some(C::DatabaseBusy | C::DatabaseLocked) => ErrorKind::TimedOut,
                 Some(C::DatabaseCorrupt | C::NotADatabase) => ErrorKind::Corrupt,

@@ -20,7 +20,6 @@
 //!   ranks and never decode a range.
 
 mod append;
-mod codec;
 mod scan;
 
 use std::collections::HashMap;
@@ -32,6 +31,7 @@ use hapi_core::{Batch, Nanos};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tracing::{debug, info};
 
+use crate::codec::{self, MAX_BLOCK_ROWS, block_rows_for};
 use crate::{ColumnSpec, Layout, Snapshot, Store, StoreError};
 
 /// The database file inside the store's directory.
@@ -40,10 +40,6 @@ const FILE_NAME: &str = "hapi.sqlite3";
 const SCHEMA_VERSION: i64 = 1;
 /// Bigger pages mean fewer overflow pages per block blob; only applies to a new file.
 const PAGE_SIZE: i64 = 16 * 1024;
-/// A block of the widest column stays at or below this many bytes...
-const BLOCK_BYTES: usize = 256 * 1024;
-/// ...and holds at most this many records, which is also the largest scan batch.
-const MAX_BLOCK_ROWS: usize = 4096;
 /// Idle reader connections kept for reuse; more are opened on demand.
 const MAX_IDLE_READERS: usize = 64;
 /// How long a statement waits for a lock (e.g. a checkpoint) before failing.
@@ -336,13 +332,6 @@ fn load_meta(conn: &Connection, id: &str) -> Result<Option<Meta>, StoreError> {
         return Err(StoreError::Corrupt(format!("dataset `{id}` has {block_rows} records per block")));
     }
     Ok(Some(Meta { key, layout, block_rows }))
-}
-
-/// Records per block for a new dataset: as many as fit `BLOCK_BYTES` for the widest
-/// column, at least 1, at most `max` (normally `MAX_BLOCK_ROWS`).
-fn block_rows_for(layout: &Layout, max: usize) -> i64 {
-    let widest = layout.columns.iter().map(ColumnSpec::record_bytes).max().unwrap_or(0).max(8);
-    (BLOCK_BYTES / widest).clamp(1, max.max(1)) as i64
 }
 
 fn last_block(conn: &Connection, meta: &Meta) -> Result<Option<Tail>, StoreError> {

@@ -14,6 +14,7 @@ mod ingest_http;
 mod limits;
 mod oidc;
 mod ops;
+mod postgres;
 mod prefix;
 mod redirects;
 mod reload;

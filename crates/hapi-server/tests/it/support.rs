@@ -188,10 +188,10 @@ impl TestServer {
         Self::launch(config, data, wrap, |_| None, dir).await
     }
 
-    /// The fixture four or five times: from the embedded store, from daily csv files (ds1
+    /// The fixture four to six times: from the embedded store, from daily csv files (ds1
     /// plain, the every-kind dataset gzip-compressed), behind a source that cannot count,
-    /// re-served from an upstream server of our own, and from daily CDF files when the
-    /// venv has cdflib.
+    /// re-served from an upstream server of our own, from PostgreSQL when it is
+    /// installed, and from daily CDF files when the venv has cdflib.
     pub async fn each_source() -> Vec<(&'static str, TestServer)> {
         let archive = tempfile::tempdir().unwrap();
         let (ds1, kinds) = (archive.path().join("ds1"), archive.path().join("kinds"));
@@ -220,6 +220,10 @@ impl TestServer {
             ("uncounted", opaque),
             ("upstream", upstream),
         ];
+        // The embedded store's records in PostgreSQL, when it is installed (else a printed skip).
+        if let Some(pg) = TestServer::postgres_fixture().await {
+            all.push(("postgres", pg));
+        }
         // Daily CDF files written by cdflib, when the venv has it (else a printed skip).
         if let Some(python) = crate::cdf::python() {
             all.push(("cdf", crate::cdf::cdf_fixture(&python).await));
@@ -289,6 +293,42 @@ impl TestServer {
             }
         }
         let app = App::build_with_sources(&config, store.clone(), sources).await.expect("the server builds");
+        Self::serve(app, store, dir).await
+    }
+
+    /// The fixture served from PostgreSQL (a fresh database of the test process's
+    /// cluster); `None` (printed) where PostgreSQL is not installed.
+    pub async fn postgres_fixture() -> Option<TestServer> {
+        let url = hapi_pgtest::shared()?.fresh_database();
+        let data = [("ds1", ds1_csv()), ("all/kinds+types:α☃", KINDS_CSV.to_owned())];
+        Some(TestServer::on_postgres(CONFIG, &url, &data).await)
+    }
+
+    /// A server of `config_text` whose store is the PostgreSQL database `url` (given as
+    /// `HAPI_DATABASE_URL` would be), after appending `data` there.
+    pub async fn on_postgres(config_text: &str, url: &str, data: &[(&'static str, String)]) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let overrides = Overrides {
+            data_dir: Some(dir.path().join("data")),
+            listen: Some("127.0.0.1:0".into()),
+            database_url: Some(url.to_owned()),
+            ..Default::default()
+        };
+        let config = config::load(config_text, Path::new("."), &overrides).expect("test config");
+        let store = hapi_server::stores::open(&config).await.expect("the postgres store opens").store;
+        let (c, s, data) = (config.clone(), store.clone(), data.to_vec());
+        // The store's calls block on the runtime: from a blocking thread.
+        tokio::task::spawn_blocking(move || {
+            let data: Vec<(&str, &str)> = data.iter().map(|(a, b)| (*a, b.as_str())).collect();
+            load(&c, s.as_ref(), &data);
+        })
+        .await
+        .unwrap();
+        let app = App::build(&config, store.clone()).await.expect("the server builds");
+        Self::serve(app, store, dir).await
+    }
+
+    async fn serve(app: App, store: Arc<dyn Store>, dir: tempfile::TempDir) -> TestServer {
         let state = app.state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

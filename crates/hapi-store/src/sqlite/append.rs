@@ -4,12 +4,12 @@
 
 use std::time::Instant;
 
-use hapi_core::{Batch, Nanos};
+use hapi_core::Batch;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tracing::debug;
 
-use super::{INSERT_BLOCK, Meta, Shared, UPDATE_BLOCK, codec, last_block, with_block};
-use crate::StoreError;
+use super::{INSERT_BLOCK, Meta, Shared, UPDATE_BLOCK, last_block, with_block};
+use crate::{StoreError, codec};
 
 pub(super) fn append(
     shared: &Shared,
@@ -23,17 +23,11 @@ pub(super) fn append(
     let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let meta = shared.meta(&tx, id)?;
     let mut open = OpenBlock::resume(&tx, &meta)?;
-    let first_block = open.k;
+    let first_block = open.b.k;
     let mut appended = 0u64;
     for (b, batch) in batches.enumerate() {
         meta.layout.check_batch(&batch, b)?;
-        for &time in &batch.times {
-            if let Some(previous) = open.last.filter(|&previous| time <= previous) {
-                return Err(StoreError::OutOfOrder { index: appended, time, previous });
-            }
-            open.last = Some(time);
-            appended += 1;
-        }
+        open.b.check_order(&batch.times, &mut appended)?;
         open.push(&tx, &meta, &batch)?;
     }
     open.flush(&tx, &meta)?;
@@ -41,25 +35,16 @@ pub(super) fn append(
     debug!(
         dataset = %id,
         records = appended,
-        blocks = open.k - first_block + i64::from(open.rows > 0),
+        blocks = open.b.k - first_block + i64::from(open.b.rows > 0),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "append committed"
     );
     Ok(appended)
 }
 
-/// The block being filled: its packed columns (time first) and where it goes.
+/// The block being filled, and whether SQLite has a version of it.
 struct OpenBlock {
-    /// Ordinal of the block.
-    k: i64,
-    /// Records in it.
-    rows: usize,
-    /// Its first time (valid when `rows > 0`).
-    t0: Nanos,
-    /// The last record's time, stored or appended.
-    last: Option<Nanos>,
-    /// Packed columns, index 0 is the time.
-    columns: Vec<Vec<u8>>,
+    b: codec::OpenBlock,
     /// Holds records not yet written.
     dirty: bool,
     /// An earlier version of this block is stored (the resumed partial block).
@@ -69,30 +54,19 @@ struct OpenBlock {
 impl OpenBlock {
     /// Continues after the stored records, loading the last block if it is not full.
     fn resume(conn: &Connection, meta: &Meta) -> Result<OpenBlock, StoreError> {
-        let full = meta.block_rows as usize;
-        let mut open = OpenBlock {
-            k: 0,
-            rows: 0,
-            t0: 0,
-            last: None,
-            columns: std::iter::once(8)
-                .chain(meta.layout.columns.iter().map(|spec| spec.record_bytes()))
-                .map(|record| Vec::with_capacity(record * full))
-                .collect(),
-            dirty: false,
-            stored: false,
-        };
+        let b = codec::OpenBlock::new(&meta.layout, meta.block_rows as usize);
+        let mut open = OpenBlock { b, dirty: false, stored: false };
         let Some(tail) = last_block(conn, meta)? else { return Ok(open) };
-        open.last = Some(tail.t1);
+        open.b.last = Some(tail.t1);
         if tail.n >= meta.block_rows {
-            open.k = tail.k + 1;
+            open.b.k = tail.k + 1;
             return Ok(open);
         }
-        (open.k, open.rows, open.t0, open.stored) = (tail.k, tail.n as usize, tail.t0, true);
-        for (col, buf) in open.columns.iter_mut().enumerate() {
-            let record = if col == 0 { 8 } else { meta.spec(col - 1).record_bytes() };
+        (open.b.k, open.b.rows, open.b.t0, open.stored) = (tail.k, tail.n as usize, tail.t0, true);
+        for (col, buf) in open.b.columns.iter_mut().enumerate() {
+            let record = codec::record_bytes(&meta.layout, col);
             with_block(conn, meta, col, tail.k, |n, t0, data| {
-                if n != open.rows || t0 != tail.t0 {
+                if n != tail.n as usize || t0 != tail.t0 {
                     return Err(StoreError::Corrupt(format!(
                         "last block {} of column {col} disagrees with the time column",
                         tail.k
@@ -108,27 +82,14 @@ impl OpenBlock {
 
     /// Adds the records of `batch` (already checked), writing each block as it fills.
     fn push(&mut self, conn: &Connection, meta: &Meta, batch: &Batch) -> Result<(), StoreError> {
-        let full = meta.block_rows as usize;
         let mut row = 0;
         while row < batch.times.len() {
-            let take = (full - self.rows).min(batch.times.len() - row);
-            if self.rows == 0 {
-                self.t0 = batch.times[row];
-            }
-            let rows = row..row + take;
-            codec::put_times(&mut self.columns[0], &batch.times[rows.clone()]);
-            for (buf, column) in self.columns[1..].iter_mut().zip(&batch.columns) {
-                codec::put_column(buf, column, rows.clone());
-            }
-            self.rows += take;
+            row += self.b.fill(batch, row);
             self.dirty = true;
-            row += take;
-            if self.rows == full {
+            if self.b.is_full() {
                 self.flush(conn, meta)?;
-                self.k += 1;
-                self.rows = 0;
+                self.b.next_block();
                 self.stored = false;
-                self.columns.iter_mut().for_each(Vec::clear);
             }
         }
         Ok(())
@@ -136,21 +97,13 @@ impl OpenBlock {
 
     /// Writes the block (replacing its stored version) if it holds records not yet written.
     fn flush(&mut self, conn: &Connection, meta: &Meta) -> Result<(), StoreError> {
-        if !self.dirty || self.rows == 0 {
+        if !self.dirty || self.b.rows == 0 {
             return Ok(());
         }
-        let t1 = codec::time_at(&self.columns[0], self.rows - 1);
+        let (b, t1) = (&self.b, self.b.t1());
         let mut put = conn.prepare_cached(if self.stored { UPDATE_BLOCK } else { INSERT_BLOCK })?;
-        for (col, data) in self.columns.iter().enumerate() {
-            put.execute(params![
-                meta.key,
-                col as i64,
-                self.k,
-                self.t0,
-                t1,
-                self.rows as i64,
-                data.as_slice()
-            ])?;
+        for (col, data) in b.columns.iter().enumerate() {
+            put.execute(params![meta.key, col as i64, b.k, b.t0, t1, b.rows as i64, data.as_slice()])?;
         }
         self.dirty = false;
         self.stored = true;

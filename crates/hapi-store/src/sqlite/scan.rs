@@ -16,8 +16,9 @@ use std::sync::Arc;
 use hapi_core::{Batch, Nanos};
 use rusqlite::Connection;
 
-use super::{Meta, Shared, codec, in_read_transaction, rank, with_block};
+use super::{Meta, Shared, in_read_transaction, rank, with_block};
 use crate::StoreError;
+use crate::codec::{self, check_times};
 
 /// The iterator behind [`crate::SqliteStore`]'s `scan`.
 pub(super) struct Scan {
@@ -109,30 +110,6 @@ impl Iterator for Scan {
     }
 }
 
-/// Times of one batch must increase strictly, follow `last`, and lie in `start..stop`.
-fn check_times(
-    times: &[Nanos],
-    last: Option<Nanos>,
-    (start, stop): (Nanos, Nanos),
-    k: i64,
-) -> Result<(), StoreError> {
-    let (Some(&first), Some(&end)) = (times.first(), times.last()) else {
-        return Err(StoreError::Corrupt(format!(
-            "block {k} yielded no records where the index promised some"
-        )));
-    };
-    if last.is_some_and(|l| first <= l) || first < start || end >= stop {
-        return Err(StoreError::Corrupt(format!("block {k} holds times outside its place in the series")));
-    }
-    if let Some(i) = times.windows(2).position(|w| w[0] >= w[1]) {
-        return Err(StoreError::Corrupt(format!(
-            "block {k}: record {} is not after the one before it",
-            i + 1
-        )));
-    }
-    Ok(())
-}
-
 /// Records `next..end` that lie in the block holding `next`, and the index after them.
 fn read_batch(
     conn: &Connection,
@@ -175,22 +152,4 @@ fn read_batch(
         })
         .collect::<Result<_, _>>()?;
     Ok((Batch { times, columns }, first + rows.end as i64))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_times;
-
-    #[test]
-    fn out_of_order_or_out_of_range_times_are_corruption() {
-        let range = (0, 100);
-        assert!(check_times(&[1, 2, 3], None, range, 0).is_ok());
-        assert!(check_times(&[1, 2, 3], Some(0), range, 0).is_ok());
-        assert!(check_times(&[1, 3, 2], None, range, 0).is_err(), "not increasing");
-        assert!(check_times(&[1, 1], None, range, 0).is_err(), "repeated");
-        assert!(check_times(&[5, 6], Some(5), range, 0).is_err(), "not after the previous batch");
-        assert!(check_times(&[-1, 6], None, range, 0).is_err(), "before the range");
-        assert!(check_times(&[6, 100], None, range, 0).is_err(), "at the exclusive stop");
-        assert!(check_times(&[], None, range, 0).is_err(), "empty where records were promised");
-    }
 }

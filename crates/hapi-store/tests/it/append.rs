@@ -2,9 +2,11 @@
 
 use hapi_core::info::ParamType;
 use hapi_core::{Column, Nanos};
-use hapi_store::{ColumnSpec, Layout, MemoryStore, SqliteStore, Store, StoreError};
+use hapi_store::{ColumnSpec, Layout, MemoryStore, Store, StoreError};
 
-use crate::common::{append_split, collect, each_store, full_layout, records, scan_all, sqlite};
+use crate::common::{
+    append_split, collect, each_persistent_store, each_store, full_layout, records, scan_all,
+};
 
 /// Everything a reader can observe about a dataset.
 fn observe(store: &dyn Store) -> (Option<(Nanos, Nanos)>, u64, hapi_core::Batch) {
@@ -76,35 +78,37 @@ fn out_of_order_records_are_rejected_by_index() {
 fn append_after_reopen_continues_the_last_partial_block() {
     let layout = full_layout();
     let times: Vec<Nanos> = (0..20).map(|i| i * 3).collect();
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = SqliteStore::with_max_block_rows(dir.path(), 7).unwrap();
+    each_persistent_store(|open| {
+        {
+            let store = open(7);
+            store.open_dataset("ds", &layout).unwrap();
+            append_split(&*store, "ds", &layout, &times[..10], &[]);
+        }
+        // Opened with the default block size: the dataset keeps the 7 it was created with.
+        let store = open(4096);
         store.open_dataset("ds", &layout).unwrap();
-        append_split(&store, "ds", &layout, &times[..10], &[]);
-    }
-    // Opened with the default block size: the dataset keeps the 7 it was created with.
-    let store = SqliteStore::open(dir.path()).unwrap();
-    store.open_dataset("ds", &layout).unwrap();
-    append_split(&store, "ds", &layout, &times[10..], &[2]);
-    let (got, lengths) =
-        collect(store.scan("ds", &[0, 1, 2, 3, 4], Nanos::MIN, Nanos::MAX).unwrap()).unwrap();
-    assert_eq!(got, records(&layout, &times));
-    assert_eq!(lengths, [7, 7, 6], "the partial block was refilled, not left behind");
+        append_split(&*store, "ds", &layout, &times[10..], &[2]);
+        let (got, lengths) =
+            collect(store.scan("ds", &[0, 1, 2, 3, 4], Nanos::MIN, Nanos::MAX).unwrap()).unwrap();
+        assert_eq!(got, records(&layout, &times), "{store:?}");
+        assert_eq!(lengths, [7, 7, 6], "{store:?}: the partial block was refilled, not left behind");
+    });
 }
 
 #[test]
 fn reopen_keeps_data_without_open_dataset() {
     let layout = full_layout();
     let times: Vec<Nanos> = (0..30).collect();
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = SqliteStore::with_max_block_rows(dir.path(), 8).unwrap();
-        store.open_dataset("ds", &layout).unwrap();
-        append_split(&store, "ds", &layout, &times, &[]);
-    }
-    let store = SqliteStore::open(dir.path()).unwrap();
-    assert_eq!(store.extent("ds").unwrap(), Some((0, 29)));
-    assert_eq!(scan_all(&store, "ds", &[0, 1, 2, 3, 4], 0, 30), records(&layout, &times));
+    each_persistent_store(|open| {
+        {
+            let store = open(8);
+            store.open_dataset("ds", &layout).unwrap();
+            append_split(&*store, "ds", &layout, &times, &[]);
+        }
+        let store = open(4096);
+        assert_eq!(store.extent("ds").unwrap(), Some((0, 29)), "{store:?}");
+        assert_eq!(scan_all(&*store, "ds", &[0, 1, 2, 3, 4], 0, 30), records(&layout, &times));
+    });
 }
 
 #[test]
@@ -135,11 +139,13 @@ fn layout_changes_are_detected_and_named() {
     memory.open_dataset("ds", &layout).unwrap();
     check(&memory);
 
-    let (dir, store) = sqlite(4096);
-    store.open_dataset("ds", &layout).unwrap();
-    check(&store);
-    drop(store);
-    check(&SqliteStore::open(dir.path()).unwrap());
+    each_persistent_store(|open| {
+        let store = open(4096);
+        store.open_dataset("ds", &layout).unwrap();
+        check(&*store);
+        drop(store);
+        check(&*open(4096));
+    });
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! Shared fixtures: a layout with every column kind, records whose values are a pure
-//! function of their time (so any torn row is detectable), and both stores.
+//! function of their time (so any torn row is detectable), and every store: memory,
+//! SQLite, and PostgreSQL (a fresh database of the process's throwaway cluster; left
+//! out, with a printed reason, where PostgreSQL is not installed).
 
 use hapi_core::batch::push_text;
 use hapi_core::info::ParamType;
 use hapi_core::{Batch, Column, Nanos};
+use hapi_postgres::{Database, DatabaseSettings, DatabaseUrl, PgStore};
 use hapi_store::{BatchIter, ColumnSpec, Layout, MemoryStore, SqliteStore, Store, StoreError};
 use tempfile::TempDir;
 
@@ -113,11 +116,54 @@ pub fn sqlite(max_block_rows: usize) -> (TempDir, SqliteStore) {
     (dir, store)
 }
 
-/// Runs `check` against a MemoryStore and a SqliteStore with `block_rows`-record blocks.
+/// A fresh PostgreSQL database, and the runtime its stores run on (the `Store` calls
+/// are synchronous; they block on it).
+pub struct Postgres {
+    pub runtime: tokio::runtime::Runtime,
+    pub url: String,
+}
+
+impl Postgres {
+    /// `None` (printed) without PostgreSQL.
+    pub fn fresh() -> Option<Postgres> {
+        let url = hapi_pgtest::shared()?.fresh_database();
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        Some(Postgres { runtime, url })
+    }
+
+    /// A store over this database, creating datasets with `max_block_rows`-record blocks.
+    pub fn open(&self, max_block_rows: usize) -> PgStore {
+        let settings = DatabaseSettings::new(DatabaseUrl::new(&self.url).unwrap());
+        self.runtime.block_on(async {
+            let db = Database::connect(&settings).await.unwrap();
+            PgStore::with_max_block_rows(db, max_block_rows).await.unwrap()
+        })
+    }
+}
+
+/// Runs `check` against a MemoryStore, a SqliteStore and a PgStore with
+/// `block_rows`-record blocks.
 pub fn each_store(block_rows: usize, check: impl Fn(&dyn Store)) {
     check(&MemoryStore::with_batch_rows(block_rows));
     let (_dir, store) = sqlite(block_rows);
     check(&store);
+    if let Some(pg) = Postgres::fresh() {
+        check(&pg.open(block_rows));
+    }
+}
+
+/// Opens a store over the same persistent data, with the given block size for new datasets.
+pub type Reopen<'a> = &'a dyn Fn(usize) -> Box<dyn Store>;
+
+/// Runs `check` against each store that outlives its handle (SQLite, PostgreSQL); it
+/// opens (and reopens) the store with the function it is given.
+pub fn each_persistent_store(check: impl Fn(Reopen<'_>)) {
+    let dir = tempfile::tempdir().unwrap();
+    check(&|rows| Box::new(SqliteStore::with_max_block_rows(dir.path(), rows).unwrap()));
+    if let Some(pg) = Postgres::fresh() {
+        check(&|rows| Box::new(pg.open(rows)));
+    }
 }
 
 /// Appends `times` split into batches of the given sizes (the rest in a last batch).

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use hapi_core::Nanos;
 use hapi_store::{SqliteStore, Store};
 
-use crate::common::{append_split, collect, each_store, full_layout, records, sqlite};
+use crate::common::{append_split, collect, each_persistent_store, each_store, full_layout, records};
 
 #[test]
 fn a_scan_keeps_its_snapshot_while_appends_continue() {
@@ -30,11 +30,13 @@ fn a_scan_keeps_its_snapshot_while_appends_continue() {
 
 #[test]
 fn readers_never_see_torn_rows_or_partial_appends() {
+    each_persistent_store(|open| readers_never_see_torn_rows_in(Arc::from(open(64))));
+}
+
+fn readers_never_see_torn_rows_in(store: Arc<dyn Store>) {
     const PER_APPEND: i64 = 300;
     const APPENDS: i64 = 25;
     let layout = full_layout();
-    let (_dir, store) = sqlite(64);
-    let store = Arc::new(store);
     store.open_dataset("ds", &layout).unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..2)

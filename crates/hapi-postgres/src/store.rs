@@ -1,0 +1,370 @@
+//! The record store on PostgreSQL: the column blocks of the SQLite store
+//! (`hapi_store::codec`), one row per block and column, so a scan reads only the
+//! requested columns and every lookup is an index seek:
+//!
+//! - `store_datasets(key, id UNIQUE, layout, block_rows)`, as in SQLite;
+//! - `store_blocks(dataset, col, k, t0, t1, n, data)`, primary key `(dataset, col, k)`,
+//!   plus a partial index on `(dataset, t0)` of the time column (`col = 0`), the only
+//!   one searched by time. `data` is stored uncompressed out of line (`STORAGE
+//!   EXTERNAL`): packed doubles do not compress, and trying costs every append.
+//!
+//! The same invariants hold (docs: crates/hapi-store/src/sqlite.rs): all columns share
+//! block boundaries, every block but the last holds `block_rows` records, so record `i`
+//! is in block `i / block_rows`, and ranks come from one index seek plus a binary search.
+//!
+//! Appends (`append.rs`) lock the dataset's row (`FOR UPDATE`: appenders on any replica
+//! queue there), rewrite the partial last block and stream new blocks through one
+//! binary `COPY`, then `pg_notify` in the same transaction: all or nothing. Scans
+//! (`scan.rs`) fix their record indices at the start and read one block per statement
+//! on a pooled connection, holding nothing between batches.
+//!
+//! The [`hapi_store::Store`] methods are synchronous (ingest calls them from a blocking
+//! thread or the command line's main thread); they run the async code on the runtime
+//! the store was opened in. The server reads through [`PgSource`] (async, no blocking
+//! thread) and learns of appends by `LISTEN` (`watch.rs`).
+
+mod append;
+mod scan;
+mod watch;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use deadpool_postgres::GenericClient;
+use hapi_core::{Batch, Nanos};
+use hapi_source::Source;
+use hapi_store::codec::{self, MAX_BLOCK_ROWS, block_rows_for};
+use hapi_store::{BatchIter, Layout, Snapshot, Store, StoreError};
+use tokio::runtime::Handle;
+use tracing::debug;
+
+pub use scan::PgSource;
+
+use crate::{Database, Migrations, PgError};
+
+/// The store's tables.
+pub const MIGRATIONS: Migrations = Migrations {
+    component: "store",
+    steps: &[(
+        1,
+        "CREATE TABLE store_datasets (
+            key SERIAL PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            layout TEXT NOT NULL,
+            block_rows INTEGER NOT NULL CHECK (block_rows > 0)
+        );
+        CREATE TABLE store_blocks (
+            dataset INTEGER NOT NULL REFERENCES store_datasets (key),
+            col INTEGER NOT NULL,
+            k BIGINT NOT NULL,
+            t0 BIGINT NOT NULL,
+            t1 BIGINT NOT NULL,
+            n INTEGER NOT NULL,
+            data BYTEA NOT NULL,
+            PRIMARY KEY (dataset, col, k)
+        );
+        ALTER TABLE store_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
+        CREATE INDEX store_blocks_by_time ON store_blocks (dataset, t0) WHERE col = 0;",
+    )],
+};
+
+/// The channel appends notify, with `last-time<TAB>dataset-id` as the payload.
+pub(crate) const CHANNEL: &str = "hapi_store_append";
+
+const GET_DATASET: &str = "SELECT key, layout, block_rows FROM store_datasets WHERE id = $1";
+const ADD_DATASET: &str =
+    "INSERT INTO store_datasets (id, layout, block_rows) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING";
+const EXTENT: &str = "SELECT (SELECT t0 FROM store_blocks WHERE dataset = $1 AND col = 0 AND k = 0),
+    (SELECT t1 FROM store_blocks WHERE dataset = $1 AND col = 0 ORDER BY k DESC LIMIT 1)";
+const LAST_BLOCK: &str =
+    "SELECT k, n, t0, t1 FROM store_blocks WHERE dataset = $1 AND col = 0 ORDER BY k DESC LIMIT 1";
+/// The block holding the records just before `$2`; its times only when `$2` falls inside it.
+const BLOCK_BEFORE: &str = "SELECT k, n, t1, CASE WHEN t1 >= $2 THEN data END FROM store_blocks
+    WHERE dataset = $1 AND col = 0 AND t0 < $2 ORDER BY t0 DESC LIMIT 1";
+/// Block `k` of the time column and of the columns `$3`.
+const BLOCK_DATA: &str =
+    "SELECT col, n, t0, data FROM store_blocks WHERE dataset = $1 AND k = $2 AND (col = 0 OR col = ANY ($3))";
+
+/// The [`Store`] on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) db: Database,
+    /// The runtime the synchronous [`Store`] calls run on.
+    runtime: Handle,
+    max_block_rows: usize,
+    datasets: RwLock<HashMap<String, Arc<Meta>>>,
+    /// Extents kept by the listener (`watch.rs`), by dataset id.
+    pub(crate) extents: watch::Extents,
+    /// Dropped with the store: the listener then ends.
+    _stop: tokio::sync::watch::Sender<()>,
+}
+
+/// What every operation needs to know about a dataset.
+#[derive(Debug)]
+pub(crate) struct Meta {
+    pub(crate) id: String,
+    pub(crate) key: i32,
+    pub(crate) layout: Layout,
+    pub(crate) block_rows: i64,
+}
+
+/// The last block of a dataset's time column.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tail {
+    pub(crate) k: i64,
+    pub(crate) n: i64,
+    pub(crate) t0: Nanos,
+    pub(crate) t1: Nanos,
+}
+
+impl PgStore {
+    /// Migrates the store's tables (safe when replicas start together) and starts the
+    /// listener that keeps extents current. Call it inside the tokio runtime that will
+    /// run the synchronous calls.
+    pub async fn open(db: Database) -> Result<PgStore, PgError> {
+        PgStore::with_max_block_rows(db, MAX_BLOCK_ROWS).await
+    }
+
+    /// Like [`PgStore::open`], with at most `rows` records per block for datasets it
+    /// creates (tests cross many block edges with little data).
+    pub async fn with_max_block_rows(db: Database, rows: usize) -> Result<PgStore, PgError> {
+        db.migrate(&MIGRATIONS).await?;
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let shared = Arc::new(Shared {
+            db,
+            runtime: Handle::current(),
+            max_block_rows: rows.max(1),
+            datasets: RwLock::default(),
+            extents: watch::Extents::default(),
+            _stop: stop,
+        });
+        watch::start(&shared, stopped);
+        Ok(PgStore { shared })
+    }
+
+    /// Whether it is listening for appends (else extents are read on every call).
+    pub fn listening(&self) -> bool {
+        self.shared.extents.is_live()
+    }
+
+    /// The pools it uses (shared with other components of the same database).
+    pub fn database(&self) -> &Database {
+        &self.shared.db
+    }
+
+    /// Runs `f` to completion for a synchronous caller: a blocking thread
+    /// (`spawn_blocking`), a thread outside the runtime, or a worker of a multi-threaded
+    /// runtime (in place). A current-thread runtime's own thread cannot wait on itself:
+    /// call from `spawn_blocking` there.
+    fn block_on<T>(&self, f: impl Future<Output = Result<T, PgError>>) -> Result<T, StoreError> {
+        let rt = &self.shared.runtime;
+        let run = || rt.block_on(f);
+        let out = match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        };
+        out.map_err(StoreError::from_pg)
+    }
+}
+
+/// Converts for the `Store` trait's error type.
+trait FromPg {
+    fn from_pg(e: PgError) -> StoreError;
+}
+
+impl FromPg for StoreError {
+    fn from_pg(e: PgError) -> StoreError {
+        match e {
+            PgError::Store(e) => e,
+            e => StoreError::Backend { backend: "postgres", kind: e.kind(), detail: e.to_string() },
+        }
+    }
+}
+
+impl Shared {
+    /// The dataset's key and layout, cached after the first lookup.
+    pub(crate) async fn meta(&self, c: &impl GenericClient, id: &str) -> Result<Arc<Meta>, PgError> {
+        if let Some(meta) = self.datasets.read().unwrap_or_else(PoisonError::into_inner).get(id) {
+            return Ok(Arc::clone(meta));
+        }
+        let meta = Arc::new(
+            load_meta(c, id)
+                .await?
+                .ok_or_else(|| PgError::Store(StoreError::UnknownDataset(id.to_owned())))?,
+        );
+        self.datasets
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_owned(), Arc::clone(&meta));
+        Ok(meta)
+    }
+
+    pub(crate) async fn open_dataset(&self, id: &str, layout: &Layout) -> Result<(), PgError> {
+        let conn = self.db.writer().await?;
+        let block_rows = block_rows_for(layout, self.max_block_rows) as i32;
+        // Two replicas creating it at once: one insert wins, both read the same row.
+        conn.execute(ADD_DATASET, &[&id, &layout.describe(), &block_rows])
+            .await
+            .map_err(write_error(&self.db))?;
+        let meta = load_meta(&conn, id).await?.ok_or_else(|| corrupt(format!("dataset `{id}` vanished")))?;
+        if let Some(detail) = layout.changes_from(&meta.layout) {
+            return Err(PgError::Store(StoreError::LayoutChanged { dataset: id.to_owned(), detail }));
+        }
+        debug!(dataset = %id, block_rows = meta.block_rows, "dataset opened");
+        self.datasets.write().unwrap_or_else(PoisonError::into_inner).insert(id.to_owned(), Arc::new(meta));
+        Ok(())
+    }
+
+    /// The extent the reads see (the standby's, when there is one).
+    pub(crate) async fn extent(&self, id: &str) -> Result<Option<(Nanos, Nanos)>, PgError> {
+        let conn = self.db.reader().await?;
+        let meta = self.meta(&conn, id).await?;
+        read_extent(&conn, &meta).await
+    }
+
+    /// The primary's extent: what an append continues (a standby may lag behind it).
+    async fn primary_extent(&self, id: &str) -> Result<Option<(Nanos, Nanos)>, PgError> {
+        let conn = self.db.writer().await?;
+        let meta = self.meta(&conn, id).await?;
+        read_extent(&conn, &meta).await
+    }
+
+    async fn count(&self, id: &str, start: Nanos, stop: Nanos) -> Result<u64, PgError> {
+        let conn = self.db.reader().await?;
+        let meta = self.meta(&conn, id).await?;
+        if stop <= start {
+            return Ok(0);
+        }
+        let (a, b) = futures::try_join!(rank(&conn, &meta, start), rank(&conn, &meta, stop))?;
+        Ok((b - a).max(0) as u64)
+    }
+
+    pub(crate) async fn nth_time(&self, id: &str, start: Nanos, n: u64) -> Result<Option<Nanos>, PgError> {
+        let conn = self.db.reader().await?;
+        let meta = self.meta(&conn, id).await?;
+        let Ok(n) = i64::try_from(n) else { return Ok(None) };
+        let (first, tail) = futures::try_join!(rank(&conn, &meta, start), last_block(&conn, &meta))?;
+        let index = first.saturating_add(n);
+        let total = tail.map_or(0, |t| t.k * meta.block_rows + t.n);
+        if index >= total {
+            return Ok(None);
+        }
+        let (k, row) = (index / meta.block_rows, (index % meta.block_rows) as usize);
+        let rows =
+            conn.query(&conn.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &Vec::<i32>::new()]).await?;
+        let row0 = rows.first().ok_or_else(|| corrupt(format!("block {k} of the time column is missing")))?;
+        let (n, data): (i32, &[u8]) = (row0.get(1), row0.get(3));
+        codec::check_len(data, n as usize, 8, "time block").map_err(PgError::Store)?;
+        if row >= n as usize {
+            return Err(corrupt(format!("block {k} ends before record {index}")));
+        }
+        Ok(Some(codec::time_at(data, row)))
+    }
+}
+
+pub(crate) fn corrupt(detail: String) -> PgError {
+    PgError::Store(StoreError::Corrupt(detail))
+}
+
+/// A write refused by a read-only server names the likely cause.
+pub(crate) fn write_error(db: &Database) -> impl Fn(tokio_postgres::Error) -> PgError + '_ {
+    move |e| {
+        let e = PgError::Query(e);
+        if e.is_read_only() { PgError::ReadOnly { target: db.settings().url.redacted() } } else { e }
+    }
+}
+
+async fn load_meta(c: &impl GenericClient, id: &str) -> Result<Option<Meta>, PgError> {
+    let Some(row) = c.query_opt(&c.prepare_cached(GET_DATASET).await?, &[&id]).await? else {
+        return Ok(None);
+    };
+    let (key, text, block_rows): (i32, String, i32) = (row.get(0), row.get(1), row.get(2));
+    let layout = Layout::parse(&text)
+        .ok_or_else(|| corrupt(format!("dataset `{id}` has an unreadable layout `{text}`")))?;
+    Ok(Some(Meta { id: id.to_owned(), key, layout, block_rows: i64::from(block_rows) }))
+}
+
+pub(crate) async fn read_extent(
+    c: &impl GenericClient,
+    meta: &Meta,
+) -> Result<Option<(Nanos, Nanos)>, PgError> {
+    let row = c.query_one(&c.prepare_cached(EXTENT).await?, &[&meta.key]).await?;
+    Ok(match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
+        (Some(a), Some(b)) => Some((a, b)),
+        (None, None) => None,
+        _ => return Err(corrupt(format!("dataset `{}` has blocks but no block 0", meta.id))),
+    })
+}
+
+pub(crate) async fn last_block(c: &impl GenericClient, meta: &Meta) -> Result<Option<Tail>, PgError> {
+    let row = c.query_opt(&c.prepare_cached(LAST_BLOCK).await?, &[&meta.key]).await?;
+    Ok(row.map(|r| Tail { k: r.get(0), n: i64::from(r.get::<_, i32>(1)), t0: r.get(2), t1: r.get(3) }))
+}
+
+/// Records with a time before `t`.
+pub(crate) async fn rank(c: &impl GenericClient, meta: &Meta, t: Nanos) -> Result<i64, PgError> {
+    let Some(row) = c.query_opt(&c.prepare_cached(BLOCK_BEFORE).await?, &[&meta.key, &t]).await? else {
+        return Ok(0);
+    };
+    let (k, n, data): (i64, i32, Option<&[u8]>) = (row.get(0), row.get(1), row.get(3));
+    let before_block = k * meta.block_rows;
+    let Some(data) = data else { return Ok(before_block + i64::from(n)) };
+    codec::check_len(data, n as usize, 8, "time block").map_err(PgError::Store)?;
+    Ok(before_block + codec::rank_in(data, n as usize, t) as i64)
+}
+
+impl Store for PgStore {
+    fn open_dataset(&self, id: &str, layout: &Layout) -> Result<(), StoreError> {
+        self.block_on(self.shared.open_dataset(id, layout))
+    }
+
+    /// The primary's: callers of the synchronous API append next (ingest).
+    fn extent(&self, id: &str) -> Result<Option<(Nanos, Nanos)>, StoreError> {
+        self.block_on(self.shared.primary_extent(id))
+    }
+
+    fn count(&self, id: &str, start: Nanos, stop: Nanos) -> Result<u64, StoreError> {
+        self.block_on(self.shared.count(id, start, stop))
+    }
+
+    fn nth_time(&self, id: &str, start: Nanos, n: u64) -> Result<Option<Nanos>, StoreError> {
+        self.block_on(self.shared.nth_time(id, start, n))
+    }
+
+    fn snapshot(
+        &self,
+        id: &str,
+        columns: &[usize],
+        start: Nanos,
+        stop: Nanos,
+    ) -> Result<Snapshot, StoreError> {
+        let scan = self.block_on(scan::open(&self.shared, id, columns, start, stop))?;
+        let count = scan.len();
+        let store = self.clone();
+        let mut stream = scan.into_stream();
+        let batches: BatchIter = Box::new(std::iter::from_fn(move || {
+            use futures::StreamExt;
+            match store.block_on(async { Ok(stream.next().await) }) {
+                Ok(item) => item.map(|r| r.map_err(StoreError::from_pg)),
+                Err(e) => Some(Err(e)),
+            }
+        }));
+        Ok(Snapshot { count, batches })
+    }
+
+    fn append(&self, id: &str, batches: &mut dyn Iterator<Item = Batch>) -> Result<u64, StoreError> {
+        self.block_on(append::append(&self.shared, id, batches))
+    }
+
+    fn source(&self, id: &str) -> Option<Arc<dyn Source>> {
+        Some(Arc::new(PgSource::new(Arc::clone(&self.shared), id)))
+    }
+}

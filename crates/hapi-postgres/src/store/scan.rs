@@ -1,0 +1,178 @@
+//! Scans: record indices fixed at the start (records are append-only and a stored
+//! record never changes, so `next..end` names the same records for the scan's whole
+//! life: its snapshot), then one statement per block on a pooled connection, fetching
+//! the time column and the requested columns of that block only. Between batches the
+//! scan holds no connection, transaction or lock, so a stalled client pins nothing.
+//! Every batch passes `hapi_store::codec::check_times` before it is yielded.
+
+use std::sync::Arc;
+
+use deadpool_postgres::GenericClient;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use hapi_core::{Batch, Nanos};
+use hapi_source::{Batches, Count, Extent, Nth, Scan, ScanRequest, Source, SourceError};
+use hapi_store::codec::{self, check_times};
+
+use super::{BLOCK_DATA, Meta, Shared, corrupt, rank};
+use crate::PgError;
+
+/// An open scan: the records `next..end` of one dataset.
+pub(crate) struct PgScan {
+    shared: Arc<Shared>,
+    meta: Arc<Meta>,
+    /// Requested layout columns, and their `col` numbers in the table (1-based).
+    columns: Vec<usize>,
+    cols: Vec<i32>,
+    range: (Nanos, Nanos),
+    next: i64,
+    end: i64,
+    last: Option<Nanos>,
+    /// The first batch, read on the connection that fixed the range.
+    pending: Option<Result<Batch, PgError>>,
+}
+
+/// Fixes the records of `[start, stop)` and reads the first batch, on one connection.
+pub(crate) async fn open(
+    shared: &Arc<Shared>,
+    id: &str,
+    columns: &[usize],
+    start: Nanos,
+    stop: Nanos,
+) -> Result<PgScan, PgError> {
+    let conn = shared.db.reader().await?;
+    let meta = shared.meta(&conn, id).await?;
+    meta.layout.check_columns(columns).map_err(PgError::Store)?;
+    // Two statements pipelined on one connection. They may see different commits, but
+    // an append only adds records after all stored ones, so `start`'s rank cannot move
+    // and `end` counts whole appends: the scan is still one consistent prefix.
+    let (next, end) = if stop > start {
+        let (a, b) = futures::try_join!(rank(&conn, &meta, start), rank(&conn, &meta, stop))?;
+        (a, b.max(a))
+    } else {
+        let a = rank(&conn, &meta, start).await?;
+        (a, a)
+    };
+    let mut scan = PgScan {
+        shared: Arc::clone(shared),
+        meta,
+        columns: columns.to_vec(),
+        cols: columns.iter().map(|&c| c as i32 + 1).collect(),
+        range: (start, stop),
+        next,
+        end,
+        last: None,
+        pending: None,
+    };
+    if scan.next < scan.end {
+        scan.pending = Some(scan.read_with(&conn).await);
+    }
+    Ok(scan)
+}
+
+impl PgScan {
+    /// Records the scan yields in all.
+    pub(crate) fn len(&self) -> u64 {
+        let pending = self.pending.as_ref().and_then(|b| b.as_ref().ok()).map_or(0, |b| b.times.len());
+        (self.end - self.next) as u64 + pending as u64
+    }
+
+    /// The batches; the first error ends them.
+    pub(crate) fn into_stream(self) -> BoxStream<'static, Result<Batch, PgError>> {
+        Box::pin(futures::stream::unfold(Some(self), |state| async move {
+            let mut s = state?;
+            let item = match s.pending.take() {
+                Some(first) => first,
+                None if s.next >= s.end => return None,
+                None => s.read().await,
+            };
+            let failed = item.is_err();
+            Some((item, (!failed).then_some(s)))
+        }))
+    }
+
+    async fn read(&mut self) -> Result<Batch, PgError> {
+        let conn = self.shared.db.reader().await?;
+        self.read_with(&conn).await
+    }
+
+    async fn read_with(&mut self, c: &impl GenericClient) -> Result<Batch, PgError> {
+        let meta = &self.meta;
+        let k = self.next / meta.block_rows;
+        let first = k * meta.block_rows;
+        let rows = (self.next - first) as usize..(self.end - first).min(meta.block_rows) as usize;
+        let found = c.query(&c.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &self.cols]).await?;
+        let block = |col: i32| found.iter().find(|r| r.get::<_, i32>(0) == col);
+        let time = block(0).ok_or_else(|| corrupt(format!("block {k} of the time column is missing")))?;
+        let (n, t0, data): (i32, Nanos, &[u8]) = (time.get(1), time.get(2), time.get(3));
+        let n = n as usize;
+        codec::check_len(data, n, 8, "time block").map_err(PgError::Store)?;
+        if rows.end > n {
+            return Err(corrupt(format!("block {k} holds {n} records, the scan needs {}", rows.end)));
+        }
+        if codec::time_at(data, 0) != t0 {
+            return Err(corrupt(format!("block {k} does not start at its key time")));
+        }
+        let times = codec::get_times(data, rows.clone());
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for (&c, &col) in self.columns.iter().zip(&self.cols) {
+            let spec = meta.layout.columns[c];
+            let row = block(col).ok_or_else(|| corrupt(format!("block {k} of column {col} is missing")))?;
+            let (cn, ct0, cdata): (i32, Nanos, &[u8]) = (row.get(1), row.get(2), row.get(3));
+            if cn as usize != n || ct0 != t0 {
+                return Err(corrupt(format!("block {k} of column {col} disagrees with the time column")));
+            }
+            codec::check_len(cdata, n, spec.record_bytes(), "column block").map_err(PgError::Store)?;
+            columns.push(codec::get_column(&spec, cdata, rows.clone()));
+        }
+        check_times(&times, self.last, self.range, k).map_err(PgError::Store)?;
+        self.last = times.last().copied().or(self.last);
+        self.next = first + rows.end as i64;
+        Ok(Batch { times, columns })
+    }
+}
+
+/// One dataset of a [`super::PgStore`] as an async [`Source`]: scans stream on the
+/// runtime, and the extent comes from the listener's cache, not a query per call.
+#[derive(Debug)]
+pub struct PgSource {
+    shared: Arc<Shared>,
+    id: String,
+}
+
+impl PgSource {
+    pub(crate) fn new(shared: Arc<Shared>, id: &str) -> PgSource {
+        PgSource { shared, id: id.to_owned() }
+    }
+}
+
+impl From<PgError> for SourceError {
+    fn from(e: PgError) -> SourceError {
+        SourceError::new(e.kind(), "postgres store", e)
+    }
+}
+
+impl Source for PgSource {
+    fn extent(&self) -> BoxFuture<'_, Result<Extent, SourceError>> {
+        Box::pin(async move { Ok(self.shared.extents.get_or_read(&self.shared, &self.id).await?) })
+    }
+
+    fn scan(&self, r: ScanRequest) -> BoxFuture<'_, Result<Scan, SourceError>> {
+        Box::pin(async move {
+            let scan = open(&self.shared, &self.id, &r.columns, r.start, r.stop).await?;
+            let count = Count::Exact(scan.len());
+            let batches = scan.into_stream().map(|b| b.map_err(SourceError::from)).boxed();
+            Ok(Scan { count, batches: Batches::Async(batches) })
+        })
+    }
+
+    fn nth_time(&self, start: Nanos, n: u64) -> BoxFuture<'_, Result<Nth, SourceError>> {
+        Box::pin(async move {
+            Ok(match self.shared.nth_time(&self.id, start, n).await? {
+                Some(t) => Nth::At(t),
+                None => Nth::Past,
+            })
+        })
+    }
+}
