@@ -6,12 +6,15 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use hapi_auth::{AuthStore, SqliteAuthStore};
+use hapi_postgres::Database;
 use hapi_source::Source;
 use hapi_store::Store;
 
 use crate::auth::Access;
-use crate::config::Config;
+use crate::config::{Config, ModeSettings};
 use crate::state::AppState;
+use crate::stores::Stores;
 
 /// A server, ready to serve.
 #[derive(Debug, Clone)]
@@ -22,6 +25,36 @@ pub struct App {
     fixed: Fixed,
     /// Sources given by the embedding program, by dataset id; kept across reloads.
     given: Arc<HashMap<String, Arc<dyn Source>>>,
+    /// The issuer's clients and users and the browser sessions (none in open mode);
+    /// kept across reloads.
+    auth_db: Option<Arc<dyn AuthStore>>,
+}
+
+/// Opens the database of the built-in issuer's clients and users and of the browser
+/// sessions: PostgreSQL beside the records when the store is there (what makes
+/// replicas stateless), else `auth.sqlite3` in the data directory. `None` in open mode,
+/// which has neither.
+pub async fn open_auth_store(
+    config: &Config,
+    database: Option<&Database>,
+) -> Result<Option<Arc<dyn AuthStore>>> {
+    if matches!(config.auth.mode, ModeSettings::Open) {
+        return Ok(None);
+    }
+    if let Some(db) = database {
+        let store = hapi_postgres::auth::PgAuthStore::open(db.clone(), tokio::runtime::Handle::current())
+            .await
+            .context("opening the auth tables in PostgreSQL")?;
+        return Ok(Some(Arc::new(store)));
+    }
+    let dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || -> Result<SqliteAuthStore> {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("auth.sqlite3");
+        SqliteAuthStore::open(&path).with_context(|| format!("opening {}", path.display()))
+    })
+    .await??;
+    Ok(Some(Arc::new(store)))
 }
 
 /// The parts of a configuration that only a restart can change.
@@ -55,6 +88,13 @@ impl App {
         Self::build_with_sources(config, store, HashMap::new()).await
     }
 
+    /// [`build`](App::build) over the opened [`Stores`]: with PostgreSQL, the issuer's
+    /// and the sessions' tables live in the same database as the records.
+    pub async fn build_on(config: &Config, stores: Stores) -> Result<App> {
+        let auth_db = open_auth_store(config, stores.database.as_ref()).await?;
+        Self::assemble(config, stores.store, HashMap::new(), auth_db).await
+    }
+
     /// [`build`](App::build), with the datasets named in `sources` read from the source
     /// given there instead of from `store` (tests, and programs embedding the server).
     pub async fn build_with_sources(
@@ -62,9 +102,19 @@ impl App {
         store: Arc<dyn Store>,
         sources: HashMap<String, Arc<dyn Source>>,
     ) -> Result<App> {
-        let access = Access::build(&config.auth, &config.path_prefix, &config.data_dir).await?;
+        let auth_db = open_auth_store(config, None).await?;
+        Self::assemble(config, store, sources, auth_db).await
+    }
+
+    async fn assemble(
+        config: &Config,
+        store: Arc<dyn Store>,
+        sources: HashMap<String, Arc<dyn Source>>,
+        auth_db: Option<Arc<dyn AuthStore>>,
+    ) -> Result<App> {
+        let access = Access::build(&config.auth, &config.path_prefix, auth_db.clone()).await?;
         let state = open_datasets(config, store, &sources, access).await?;
-        Ok(App { state: Arc::new(state), fixed: Fixed::of(config), given: Arc::new(sources) })
+        Ok(App { state: Arc::new(state), fixed: Fixed::of(config), given: Arc::new(sources), auth_db })
     }
 
     /// The server with a new configuration (SIGHUP): datasets, access rules and limits
@@ -79,12 +129,12 @@ impl App {
                 "listen, data_dir, [store], path_prefix, [server] and [auth] mode need a restart; change only datasets, access rules and limits in a reload"
             );
         }
-        let access = Access::build(&config.auth, &config.path_prefix, &config.data_dir).await?;
+        let access = Access::build(&config.auth, &config.path_prefix, self.auth_db.clone()).await?;
         let mut state = open_datasets(config, self.state.store.clone(), &self.given, access).await?;
         state.streams = self.state.streams.clone();
         state.metrics = self.state.metrics.clone();
         state.writers = self.state.writers.clone();
-        Ok(App { state: Arc::new(state), fixed, given: self.given.clone() })
+        Ok(App { state: Arc::new(state), fixed, given: self.given.clone(), auth_db: self.auth_db.clone() })
     }
 
     /// The HTTP application, without a socket.

@@ -32,7 +32,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use app::App;
+pub use app::{App, open_auth_store};
 pub use routes::app;
 pub use state::AppState;
 

@@ -157,12 +157,25 @@ fn load(common: &Common, listen: Option<String>) -> Result<Config> {
     }
 }
 
-fn issuer(config: &Config) -> Result<Issuer> {
+/// The built-in issuer over the configured database (PostgreSQL when the store is
+/// there, so every replica sees the change). Its calls block on `rt`: call them outside it.
+fn issuer(config: &Config, rt: &tokio::runtime::Runtime) -> Result<Issuer> {
     let cfg = config
         .auth
         .issuer()
         .context("clients and local accounts belong to the built-in issuer: the configuration's [auth] mode is not \"builtin\"")?;
-    let store = hapi_server::auth::open_auth_store(&config.data_dir)?;
+    let store = rt.block_on(async {
+        let database = match &config.store {
+            config::StoreSpec::Postgres(settings) => Some(
+                hapi_postgres::Database::connect(settings)
+                    .await
+                    .context("connecting to the PostgreSQL database")?,
+            ),
+            config::StoreSpec::Sqlite => None,
+        };
+        hapi_server::open_auth_store(config, database.as_ref()).await
+    })?;
+    let store = store.context("the built-in issuer needs its database")?;
     Issuer::with_store(&config.auth.issuer_key_file, store, cfg.clone())
         .context("opening the built-in issuer")
 }
@@ -292,7 +305,7 @@ fn main() -> Result<()> {
         // Answered above, before any configuration is read.
         Command::Describe { .. } => Ok(()),
         Command::Serve { common, listen } => rt.block_on(async move {
-            let app = App::build(&config, stores::open(&config).await?.store).await?;
+            let app = App::build_on(&config, stores::open(&config).await?).await?;
             // The live demo datasets up to now before the first request, then as time passes.
             let t = std::time::Instant::now();
             match live::catch_up(&app.state, hapi_server::state::now_nanos()).await {
@@ -320,7 +333,7 @@ fn main() -> Result<()> {
             Ok(())
         }),
         Command::Clients { action, .. } => {
-            let issuer = issuer(&config)?;
+            let issuer = issuer(&config, &rt)?;
             match action {
                 ClientAction::Create { id, roles } => {
                     let (client, secret) = issuer.create_client(id.as_deref(), &roles)?;
@@ -350,7 +363,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Users { action, .. } => {
-            let issuer = issuer(&config)?;
+            let issuer = issuer(&config, &rt)?;
             match action {
                 UserAction::Add { name, roles } => {
                     let mut password = String::new();

@@ -19,13 +19,12 @@ mod middleware;
 pub mod session;
 pub mod throttle;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::routing::{get, post};
-use hapi_auth::{AccessRules, AuthStore, Identity, Issuer, Revocation, SqliteAuthStore, TokenValidator};
+use hapi_auth::{AccessRules, AuthStore, Identity, Issuer, Revocation, TokenValidator};
 
 use crate::config::{AuthSettings, LoginClient, ModeSettings};
 pub use denied::Denied;
@@ -149,28 +148,15 @@ pub struct Browser {
     pub revocation: Arc<Revocation>,
 }
 
-/// Opens the database of the built-in issuer's clients and users and of the browser
-/// sessions: `auth.sqlite3` in the data directory.
-pub fn open_auth_store(data_dir: &Path) -> Result<Arc<dyn AuthStore>> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let path = data_dir.join("auth.sqlite3");
-    let store = SqliteAuthStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    Ok(Arc::new(store))
-}
-
 /// Argon2 checks that may run at once.
 const HASHING_SLOTS: usize = 4;
 
 impl Access {
     /// Builds access control from the configuration: opens the built-in issuer's keys
     /// and database, or discovers the external provider (a start-up error if it fails).
-    pub async fn build(s: &AuthSettings, prefix: &str, data_dir: &Path) -> Result<Access> {
+    /// `db` holds the issuer's clients and users and the sessions (every mode but open).
+    pub async fn build(s: &AuthSettings, prefix: &str, db: Option<Arc<dyn AuthStore>>) -> Result<Access> {
         let site = Site { prefix: prefix.to_owned(), public_url: s.public_url.clone() };
-        // One database for the issuer and the sessions; an open server needs neither.
-        let db = match s.mode {
-            ModeSettings::Open => None,
-            _ => Some(open_auth_store(data_dir)?),
-        };
         let browser = |db: &Arc<dyn AuthStore>| -> Result<Browser> {
             let cookie_path = if prefix.is_empty() { "/" } else { prefix };
             Ok(Browser {
@@ -186,7 +172,7 @@ impl Access {
         let mode = match &s.mode {
             ModeSettings::Open => Mode::Open,
             ModeSettings::Builtin { issuer, leeway } => {
-                let db = db.as_ref().expect("opened for every mode but Open");
+                let db = db.as_ref().context("the built-in issuer needs its database")?;
                 let issuer = Issuer::with_store(&s.issuer_key_file, db.clone(), issuer.clone())
                     .context("opening the built-in token issuer")?;
                 let mut cfg = issuer.validator_config();
@@ -202,7 +188,7 @@ impl Access {
                 }))
             }
             ModeSettings::Oidc { validator, login } => {
-                let db = db.as_ref().expect("opened for every mode but Open");
+                let db = db.as_ref().context("browser sessions need their database")?;
                 let v = TokenValidator::discover(validator.clone())
                     .await
                     .with_context(|| format!("discovering the OpenID provider {}", validator.issuer))?;

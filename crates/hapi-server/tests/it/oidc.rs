@@ -767,7 +767,8 @@ async fn provider_down_cached_keys_keep_working() {
     let dir = tempfile::tempdir().unwrap();
     let overrides = Overrides { data_dir: Some(dir.path().to_owned()), ..Default::default() };
     let config = config::load(&oidc_config(addr, &idp.issuer, ""), Path::new("."), &overrides).unwrap();
-    let err = Access::build(&config.auth, "", &config.data_dir).await.unwrap_err();
+    let db = hapi_server::open_auth_store(&config, None).await.unwrap();
+    let err = Access::build(&config.auth, "", db).await.unwrap_err();
     assert!(format!("{err:#}").contains("discovering"), "{err:#}");
 }
 
