@@ -73,6 +73,9 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
+/// How long start-up waits for a standby to replay a migration of the primary.
+const STANDBY_WAIT: Duration = Duration::from_secs(30);
+
 /// How to reach the database.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
@@ -176,10 +179,12 @@ impl Database {
         get(&self.read, self.settings.read_url.as_ref().unwrap_or(&self.settings.url)).await
     }
 
-    /// Applies `m`'s missing steps on the primary.
+    /// Applies `m`'s missing steps on the primary, then, with a standby for reads, waits
+    /// until the standby has replayed them: a replica that read the standby at once
+    /// would find no tables on a fresh deployment.
     pub async fn migrate(&self, m: &Migrations) -> Result<usize, PgError> {
         let mut conn = self.writer().await?;
-        migrate(&mut conn, m).await.map_err(|e| match e {
+        let applied = migrate(&mut conn, m).await.map_err(|e| match e {
             PgError::Migration { ref source, .. }
                 if source.code() == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION) =>
             {
@@ -187,7 +192,27 @@ impl Database {
             }
             e if e.is_read_only() => PgError::ReadOnly { target: self.settings.url.redacted() },
             e => e,
-        })
+        })?;
+        drop(conn);
+        if let Some(read_url) = &self.settings.read_url {
+            let started = std::time::Instant::now();
+            loop {
+                let found = migrate::version(&*self.reader().await?, m.component).await?;
+                if found >= m.latest() {
+                    break;
+                }
+                if started.elapsed() > STANDBY_WAIT {
+                    return Err(PgError::StandbyBehind {
+                        target: read_url.redacted(),
+                        component: m.component,
+                        found,
+                        known: m.latest(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(applied)
     }
 
     /// A connection's settings for the primary's notifications (LISTEN).
@@ -271,6 +296,21 @@ pub enum PgError {
         /// The redacted URL written to.
         target: String,
     },
+    /// The standby for reads has not replayed the schema the primary has.
+    #[error(
+        "the read database {target} still has the {component} schema at version {found} (the primary has {known}) after {}s: is it replicating from the primary?",
+        STANDBY_WAIT.as_secs()
+    )]
+    StandbyBehind {
+        /// The redacted read URL.
+        target: String,
+        /// The component.
+        component: &'static str,
+        /// Its version on the standby.
+        found: i32,
+        /// The version on the primary.
+        known: i32,
+    },
     /// A migration step failed (and was rolled back).
     #[error("migrating the {component} schema to version {version}: {}", error_text(.source))]
     Migration {
@@ -287,9 +327,10 @@ impl PgError {
     /// What the failure means to the server.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            PgError::BadUrl(_) | PgError::SchemaTooNew { .. } | PgError::Migration { .. } => {
-                ErrorKind::Internal
-            }
+            PgError::BadUrl(_)
+            | PgError::SchemaTooNew { .. }
+            | PgError::Migration { .. }
+            | PgError::StandbyBehind { .. } => ErrorKind::Internal,
             PgError::Connect { detail, .. } if detail == "timed out" => ErrorKind::TimedOut,
             PgError::Connect { .. } => ErrorKind::Unavailable,
             PgError::Query(e) => query_kind(e),
