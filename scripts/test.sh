@@ -3,7 +3,8 @@
 # unit and integration tests (those in tests/it/oidc.rs against a real OpenID provider,
 # npm's oidc-provider), interoperability with the real Python client (hapiclient from
 # PyPI, installed into the ignored .venv), then the browser login in headless Chromium
-# (Debian's chromium, driven by npm's playwright-core).
+# (Debian's chromium, driven by npm's playwright-core). PostgreSQL and nginx (Debian) for the
+# PostgreSQL store and the replicas behind nginx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,10 +18,11 @@ if ! cmp -s tests/oidc/package-lock.json tests/oidc/node_modules/.installed-lock
   npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
   cp tests/oidc/package-lock.json tests/oidc/node_modules/.installed-lock.json
 fi
-# PostgreSQL 15 for the PostgreSQL store and replica tests (hapi-pgtest starts throwaway clusters).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+# PostgreSQL 15 for the PostgreSQL store and replica tests (hapi-pgtest starts throwaway
+# clusters), nginx in front of the replicas (docs/deploy/nginx.conf); neither as a service.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/sbin/nginx ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql nginx-light >/dev/null
 fi
 if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq

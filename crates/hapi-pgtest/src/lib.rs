@@ -18,6 +18,8 @@
 //! # let _ = url;
 //! ```
 
+pub mod nginx;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

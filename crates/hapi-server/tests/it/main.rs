@@ -18,6 +18,7 @@ mod postgres;
 mod prefix;
 mod redirects;
 mod reload;
+mod replicas;
 mod robustness;
 mod sessions;
 mod slow_clients;
