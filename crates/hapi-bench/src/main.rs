@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 mod postgres;
+mod replicas;
 
 const BENCH: &str = "bench";
 /// 30 days at 1 s: 2,592,000 records of Time + B_GSE[3] + B_total + quality.
@@ -422,8 +423,8 @@ async fn main() -> Result<()> {
     let bin = root.join("target/release/hapi-server");
     let work = std::env::temp_dir().join(format!("hapi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    // `hapi-bench --only token-flood|files|cdf|cli|postgres` runs those rows alone (`cdf`:
-    // the files rows and the same year as daily CDF files, memory included).
+    // `hapi-bench --only token-flood|files|cdf|cli|postgres|replicas` runs those rows alone
+    // (`cdf`: the files rows and the same year as daily CDF files, memory included).
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let result = match only.as_deref() {
         Some("token-flood") => token_flood(&bin, &work).await.map(|rows| print_table(&rows)),
@@ -434,6 +435,7 @@ async fn main() -> Result<()> {
         },
         Some("cli") => cli_rows(&root, &bin, &work).await.map(|rows| print_table(&rows)),
         Some("postgres") => postgres::rows(&root, &bin, &work).await.map(|rows| print_table(&rows)),
+        Some("replicas") => replicas::rows(&root, &bin, &work).await.map(|rows| print_table(&rows)),
         _ => run(&root, &bin, &work).await,
     };
     let _ = std::fs::remove_dir_all(&work);
