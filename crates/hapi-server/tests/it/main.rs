@@ -13,6 +13,7 @@ mod ingest;
 mod limits;
 mod oidc;
 mod ops;
+mod portal;
 mod prefix;
 mod redirects;
 mod reload;
