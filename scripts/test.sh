@@ -2,7 +2,7 @@
 # Runs every test of the project on a fresh machine: formatting and lints, the Rust
 # unit and integration tests (those in tests/it/oidc.rs against a real OpenID provider,
 # npm's oidc-provider), interoperability with the real Python client (hapiclient from
-# PyPI, installed into the ignored .venv), then the browser login in headless Chromium
+# PyPI, installed into the ignored .venv), then the browser login and the portal in headless Chromium
 # (Debian's chromium, driven by npm's playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,5 +37,5 @@ cargo build --locked --bin hapi-server
 server_bin="$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug/hapi-server"
 HAPI_SERVER_BIN="$server_bin" .venv/bin/python -m pytest -q -p no:cacheprovider tests/python
 
-echo "== browser login through the OpenID provider (headless chromium)"
+echo "== browser: the login through the OpenID provider, the portal (headless chromium)"
 HAPI_SERVER_BIN="$server_bin" node --test tests/browser/

@@ -6,7 +6,7 @@
 //
 // The page's state is kept on `#plots` for people and tests alike: `data-state`
 // (loading, ready, error), `data-records`, `data-points` (values drawn in view) and
-// `data-requests`.
+// `data-requests`, and what the last load and frame took (`data-decode-ms`, `data-draw-ms`).
 
 import { count, decode, formatTime, layout, parseDuration, parseTime } from './hapi-binary.js';
 import { Panel } from './plot.js';
@@ -65,8 +65,8 @@ function readRange() {
   return [a, b];
 }
 
-async function fetchPiece(a, b, params, names, signal) {
-  const r = await fetch(dataUrl(formatTime(a), formatTime(b), names, 'binary'), { signal, credentials: 'same-origin' });
+async function fetchPiece(a, b, params, names, timed) {
+  const r = await fetch(dataUrl(formatTime(a), formatTime(b), names, 'binary'), { credentials: 'same-origin' });
   if (r.status === 204) return { n: 0, times: new Float64Array(0), columns: params.map(() => null) };
   const type = r.headers.get('content-type') ?? '';
   if (!r.ok || type.includes('json')) {
@@ -81,7 +81,11 @@ async function fetchPiece(a, b, params, names, signal) {
     e.code = code;
     throw e;
   }
-  return decode(await r.arrayBuffer(), layout(params));
+  const body = await r.arrayBuffer();
+  const t0 = performance.now();
+  const part = decode(body, layout(params));
+  timed(performance.now() - t0);
+  return part;
 }
 
 function join(parts, params) {
@@ -112,12 +116,13 @@ async function load(a, b, names) {
   let requests = 0;
   let reached = a;
   let refused = null;
+  let decodeMs = 0;
   while (queue.length) {
     if (requests >= MAX_REQUESTS) break;
     const [x, y] = queue.shift();
     requests++;
     try {
-      const part = await fetchPiece(x, y, params, names);
+      const part = await fetchPiece(x, y, params, names, (ms) => (decodeMs += ms));
       if (gen !== generation) return;
       parts.push(part);
       reached = y;
@@ -133,6 +138,7 @@ async function load(a, b, names) {
     }
   }
   const data = join(parts, params);
+  plots.dataset.decodeMs = decodeMs.toFixed(1);
   loaded = { a, b: reached, complete: reached >= b, names: names.join(','), params, data };
   plots.dataset.requests = String(requests);
   if (reached < b) {
@@ -173,7 +179,8 @@ function build(names) {
 
 function draw() {
   if (!loaded || !view) return;
-  const { times, n, columns } = { ...loaded.data, n: loaded.data.n };
+  const { times, n, columns } = loaded.data;
+  const t0 = performance.now();
   let points = 0;
   for (const { panel, index } of panels) points += panel.draw(times, n, columns[index], view[0], view[1]);
   const i0 = lowerIndex(times, n, view[0]);
@@ -181,7 +188,10 @@ function draw() {
   plots.dataset.records = String(i1 - i0);
   plots.dataset.points = String(points);
   plots.dataset.view = `${formatTime(view[0])}/${formatTime(view[1])}`;
+  plots.dataset.drawMs = (performance.now() - t0).toFixed(1);
   plots.dataset.state = 'ready';
+  // When the page first became interactive with its plot (ms since navigation).
+  plots.dataset.readyAt ??= performance.now().toFixed(0);
 }
 
 function lowerIndex(times, n, t) {
@@ -209,6 +219,7 @@ async function show(a, b) {
     }
     view = [a, b];
     draw();
+    if (covered) say(`${Number(plots.dataset.records).toLocaleString('en')} records in view (already loaded).`);
   } catch (e) {
     plots.dataset.state = 'error';
     say(`The data could not be loaded: ${e.message}`, true);

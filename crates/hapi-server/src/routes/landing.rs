@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
+use hapi_core::percent::encode_query_value as url_component;
 use hapi_core::{HAPI_VERSION, request};
 use serde_json::Value;
 
@@ -54,10 +55,21 @@ Server id <code>{id}</code>; contact: {contact}.</p>\n\
         let description = info.json.get("description").and_then(Value::as_str).unwrap_or("");
         // What the search matches, lower-cased once here rather than in the script.
         let haystack = format!("{}\n{}\n{}", info.id, d.spec.title, description).to_lowercase();
+        // The HAPI links too (REQ-030): the info, and the sample range as csv and json.
+        let q = url_component(&info.id);
+        let mut links = format!("<a href=\"{base}/info?dataset={q}\">info</a>");
+        if let Some((a, b)) = v.sample {
+            let (a, b) = (fmt_time(a, fmt), fmt_time(b, fmt));
+            let _ = write!(
+                links,
+                " · <a href=\"{base}/data?dataset={q}&amp;start={a}&amp;stop={b}\">sample data</a> \
+(<a href=\"{base}/data?dataset={q}&amp;start={a}&amp;stop={b}&amp;format=json\">json</a>)"
+            );
+        }
         let _ = writeln!(
             h,
             "<li data-search=\"{hay}\"><a href=\"{page}\"><code>{id}</code></a> {title}\
-<br><span class=\"dim\">{start} to {stop}</span><p class=\"desc\">{desc}</p></li>",
+<br><span class=\"dim\">{start} to {stop}</span> <span class=\"links\">{links}</span><p class=\"desc\">{desc}</p></li>",
             hay = esc(&haystack),
             page = esc(&portal::dataset_path(site, &info.id)),
             id = esc(&info.id),
