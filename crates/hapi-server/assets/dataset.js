@@ -9,7 +9,7 @@
 // `data-requests`, and what the last load and frame took (`data-decode-ms`, `data-draw-ms`).
 
 import { count, decode, formatTime, layout, parseDuration, parseTime } from './hapi-binary.js';
-import { Panel } from './plot.js';
+import { Panel, lowerBound } from './plot.js';
 
 const MAX_REQUESTS = 24;
 const form = document.getElementById('selection');
@@ -183,8 +183,8 @@ function draw() {
   const t0 = performance.now();
   let points = 0;
   for (const { panel, index } of panels) points += panel.draw(times, n, columns[index], view[0], view[1]);
-  const i0 = lowerIndex(times, n, view[0]);
-  const i1 = lowerIndex(times, n, view[1]);
+  const i0 = lowerBound(times, n, view[0]);
+  const i1 = lowerBound(times, n, view[1]);
   plots.dataset.records = String(i1 - i0);
   plots.dataset.points = String(points);
   plots.dataset.view = `${formatTime(view[0])}/${formatTime(view[1])}`;
@@ -192,17 +192,6 @@ function draw() {
   plots.dataset.state = 'ready';
   // When the page first became interactive with its plot (ms since navigation).
   plots.dataset.readyAt ??= performance.now().toFixed(0);
-}
-
-function lowerIndex(times, n, t) {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const m = (lo + hi) >>> 1;
-    if (times[m] < t) lo = m + 1;
-    else hi = m;
-  }
-  return lo;
 }
 
 /** Shows [a, b): fetched again unless a complete load of the same parameters holds it. */

@@ -2,7 +2,7 @@
 //! escape what metadata holds, carry a Content-Security-Policy without inline script,
 //! and refuse form posts without their CSRF token.
 
-use crate::support::{CONFIG, KINDS_CSV, TestServer, access_rules, client, csrf, ds1_csv, post_form};
+use crate::support::{CONFIG, KINDS_CSV, TestServer, access_rules, client, csrf, ds1_csv, login, post_form};
 
 /// Metadata with markup everywhere a page shows it.
 const EVIL: &str = r#"
@@ -26,18 +26,6 @@ async fn server() -> TestServer {
     let s = TestServer::start(&config, &[("ds1", &ds1_csv()), ("all/kinds+types:α☃", KINDS_CSV)], None).await;
     s.issuer().add_user("alice", "correct horse", &[]).unwrap();
     s
-}
-
-async fn login(s: &TestServer) -> String {
-    let r = post_form(
-        &client(),
-        &s.url("/auth/login"),
-        &[("username", "alice"), ("password", "correct horse"), ("return_to", "/hapi")],
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), 303);
-    r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
 }
 
 async fn get(s: &TestServer, pq: &str, cookie: &str) -> (u16, reqwest::header::HeaderMap, String) {
@@ -83,7 +71,7 @@ async fn every_page_has_the_policy_and_no_inline_script() {
     let anonymous = "";
     let (_, h, html) = get(&s, "/auth/login", anonymous).await;
     assert_page_policy("login form", &h, &html);
-    let cookie = login(&s).await;
+    let cookie = login(&s, "alice").await;
     for (what, pq) in [
         ("catalog", "/hapi".to_owned()),
         ("dataset page", dataset_page("ds1")),
@@ -141,7 +129,7 @@ async fn form_posts_without_their_csrf_token_are_refused() {
         assert!(r.text().await.unwrap().contains("Nothing was changed"));
     }
     // The browser's own token works.
-    let cookie = login(&s).await;
+    let cookie = login(&s, "alice").await;
     // A forged logout leaves the session alive; the real one ends it.
     let r = c.post(s.url("/auth/logout")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status(), 403);
@@ -161,7 +149,7 @@ async fn form_posts_without_their_csrf_token_are_refused() {
 #[tokio::test]
 async fn metadata_is_escaped_on_every_page() {
     let s = server().await;
-    let cookie = login(&s).await;
+    let cookie = login(&s, "alice").await;
     let id = "evil<script>alert(1)</script>";
     let (status, h, catalog) = get(&s, "/hapi", &cookie).await;
     assert_eq!(status, 200);
@@ -189,7 +177,7 @@ fn embedded_info(page: &str) -> serde_json::Value {
 #[tokio::test]
 async fn pages_show_only_the_callers_view() {
     let s = server().await;
-    let cookie = login(&s).await;
+    let cookie = login(&s, "alice").await;
     let private = "all/kinds+types:α☃";
     // alice has no role `private`: the dataset is not listed, and its page is the same
     // 404 as a dataset that does not exist.

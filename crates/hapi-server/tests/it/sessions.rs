@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{CONFIG, KINDS_CSV, TestServer, access_rules, client, ds1_csv, post_form};
+use crate::support::{CONFIG, KINDS_CSV, TestServer, access_rules, client, ds1_csv, login, post_form};
 
 const KINDS: &str = "all/kinds%2Btypes:%CE%B1%E2%98%83";
 const DS1: &str = "/hapi/data?dataset=ds1&start=2016-01-01&stop=2016-01-01T00:03Z";
@@ -19,19 +19,6 @@ async fn server() -> TestServer {
         &format!("[auth]\npublic_url = \"http://hapi.test\"\n{}", access_rules()),
     );
     TestServer::start(&config, &[("ds1", &ds1_csv()), ("all/kinds+types:α☃", KINDS_CSV)], None).await
-}
-
-/// A session cookie of a local login.
-async fn login(s: &TestServer, user: &str) -> String {
-    let r = post_form(
-        &client(),
-        &s.url("/auth/login"),
-        &[("username", user), ("password", "correct horse"), ("return_to", "/hapi")],
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), 303);
-    r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
 }
 
 async fn status(s: &TestServer, pq: &str, cookie: &str) -> u16 {

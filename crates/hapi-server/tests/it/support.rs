@@ -452,3 +452,16 @@ pub async fn post_form(
     };
     c.post(url).header("cookie", jar).form(&all).send().await.unwrap()
 }
+
+/// A local login through the form (`password` "correct horse"); the session cookie.
+pub async fn login(s: &TestServer, user: &str) -> String {
+    let r = post_form(
+        &client(),
+        &s.url("/auth/login"),
+        &[("username", user), ("password", "correct horse"), ("return_to", "/hapi")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+}
