@@ -10,10 +10,10 @@ pub const ASSETS: &str = "/portal/assets";
 
 /// The Content-Security-Policy of every page: scripts, styles, images and `fetch` from
 /// this server only, and never inline (no `'unsafe-inline'`), so a script that got
-/// into metadata past the escaping still would not run. `blob:` images are the
-/// canvas' saved plots. No `form-action`: the logout's redirect to an OpenID
-/// provider's end-session endpoint is a form navigation that Chromium checks too.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+/// into metadata past the escaping still would not run. No `form-action`: the logout's
+/// redirect to an OpenID provider's end-session endpoint is a form navigation that
+/// Chromium checks too.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
 connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the headers of an HTML page: the policy above, no sniffing, no framing, and
