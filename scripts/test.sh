@@ -33,7 +33,7 @@ echo "== cargo test"
 HAPI_REQUIRE_E2E=1 cargo test --workspace --locked
 
 echo "== hapiclient interoperability"
-cargo build --locked --bin hapi-server
+cargo build --locked --bin hapi-server --bin hapi
 server_bin="$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug/hapi-server"
 HAPI_SERVER_BIN="$server_bin" .venv/bin/python -m pytest -q -p no:cacheprovider tests/python
 
