@@ -2,9 +2,9 @@
 # Runs every test of the project on a fresh machine: formatting and lints, the Rust
 # unit and integration tests (those in tests/it/oidc.rs against a real OpenID provider,
 # npm's oidc-provider), interoperability with the real Python client (hapiclient from
-# PyPI, installed into the ignored .venv), then the browser login in headless Chromium
-# (Debian's chromium, driven by npm's playwright-core). PostgreSQL and nginx (Debian) for the
-# PostgreSQL store and the replicas behind nginx.
+# PyPI, installed into the ignored .venv), then the browser login and the portal in headless
+# Chromium (Debian's chromium, driven by npm's playwright-core). PostgreSQL and nginx
+# (Debian) for the PostgreSQL store and the replicas behind nginx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,9 +40,9 @@ echo "== cargo test"
 HAPI_REQUIRE_E2E=1 cargo test --workspace --locked
 
 echo "== hapiclient interoperability"
-cargo build --locked --bin hapi-server
+cargo build --locked --bin hapi-server --bin hapi
 server_bin="$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug/hapi-server"
 HAPI_SERVER_BIN="$server_bin" .venv/bin/python -m pytest -q -p no:cacheprovider tests/python
 
-echo "== browser login through the OpenID provider (headless chromium)"
+echo "== browser: the login through the OpenID provider, the portal (headless chromium)"
 HAPI_SERVER_BIN="$server_bin" node --test tests/browser/

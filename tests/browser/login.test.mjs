@@ -10,108 +10,27 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../..');
-const oidcDir = join(repo, 'tests/oidc');
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(repo, process.env.CARGO_TARGET_DIR) : join(repo, 'target');
-const serverBin = process.env.HAPI_SERVER_BIN ?? join(targetDir, 'debug/hapi-server');
-const chromiumBin = process.env.CHROMIUM ?? '/usr/bin/chromium';
+import { Processes, freePort, launch, needTools, oidcDir, serverBin } from './harness.mjs';
 
 const DATASET = 'e2e/magnetometer';
 const AUDIENCE = 'urn:test:hapi';
 const SCOPE = 'swe_hapiserver';
 const USER = 'alice';
 
-/** Everything this file starts, to be stopped by pid whatever happens. */
-const processes = [];
 let tmp;
+/** Everything this file starts, to be stopped by pid whatever happens. */
+let procs;
 let browserContext;
 let failed = false;
 let idp; // { url, proc }
 let hapi; // { url, proc }
 /** Where /hapi led after the logout. */
 let afterLogout;
-
-function need(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-/** Starts a process with its output in `tmp/<name>.log`. */
-function start(name, cmd, args, env = {}) {
-  const log = openSync(join(tmp, `${name}.log`), 'a');
-  const proc = spawn(cmd, args, {
-    env: { ...process.env, ...env },
-    stdio: ['pipe', log, log],
-  });
-  proc.name = name;
-  processes.push(proc);
-  return proc;
-}
-
-function log(name) {
-  try {
-    return readFileSync(join(tmp, `${name}.log`), 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function run(name, cmd, args, env = {}) {
-  return new Promise((ok, fail) => {
-    const p = start(name, cmd, args, env);
-    p.stdin.end();
-    p.once('error', fail);
-    p.once('exit', (code) => (code === 0 ? ok() : fail(new Error(`${name} exited ${code}:\n${log(name)}`))));
-  });
-}
-
-/** Polls until `probe` answers true, or fails with the process log. */
-async function waitFor(what, proc, probe, ms = 20000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`${what} exited (${proc.exitCode ?? proc.signalCode}):\n${log(proc.name)}`);
-    }
-    try {
-      if (await probe()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) throw new Error(`${what} did not start:\n${log(proc.name)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Stops a process by its pid: SIGTERM, then SIGKILL after 3 s. */
-async function stop(proc) {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  process.kill(proc.pid, 'SIGTERM');
-  const timer = setTimeout(() => {
-    if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid, 'SIGKILL');
-  }, 3000);
-  await exited;
-  clearTimeout(timer);
-}
+const log = (name) => procs.log(name);
 
 const csv = () => {
   const lines = [];
@@ -124,6 +43,7 @@ const csv = () => {
 
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'hapi-browser-'));
+  procs = new Processes(tmp);
   try {
     await setUp();
   } catch (e) {
@@ -133,18 +53,13 @@ before(async () => {
 });
 
 async function setUp() {
-  need(
-    existsSync(join(oidcDir, 'node_modules/playwright-core')) && existsSync(join(oidcDir, 'node_modules/oidc-provider')),
-    `${oidcDir}/node_modules is missing: run ./scripts/test.sh (it runs npm ci --prefix tests/oidc)`,
-  );
-  need(existsSync(chromiumBin), `${chromiumBin} is missing: apt-get install chromium (scripts/test.sh does), or set CHROMIUM`);
-  need(existsSync(serverBin), `${serverBin} is missing: cargo build --bin hapi-server, or set HAPI_SERVER_BIN`);
+  needTools();
 
   const [idpPort, hapiPort] = [await freePort(), await freePort()];
   idp = { url: `http://127.0.0.1:${idpPort}` };
   hapi = { url: `http://127.0.0.1:${hapiPort}` };
 
-  idp.proc = start('idp', process.execPath, [join(oidcDir, 'idp.mjs')], {
+  idp.proc = procs.start('idp', process.execPath, [join(oidcDir, 'idp.mjs')], {
     IDP_PORT: String(idpPort),
     IDP_HOST: '127.0.0.1',
     HAPI_AUDIENCE: AUDIENCE,
@@ -153,7 +68,7 @@ async function setUp() {
     IDP_KEY_FILE: join(tmp, 'idp-key.json'),
     IDP_EXIT_ON_STDIN_EOF: '1',
   });
-  await waitFor('the OpenID provider', idp.proc, async () => (await fetch(`${idp.url}/.well-known/openid-configuration`)).ok);
+  await procs.waitFor('the OpenID provider', idp.proc, async () => (await fetch(`${idp.url}/.well-known/openid-configuration`)).ok);
 
   const config = join(tmp, 'hapi.toml');
   writeFileSync(
@@ -188,39 +103,20 @@ info = '''{"parameters":[
   );
   writeFileSync(join(tmp, 'client-secret'), 'hapi-web-secret\n', { mode: 0o600 });
   writeFileSync(join(tmp, 'records.csv'), csv());
-  await run('ingest', serverBin, ['ingest', '--config', config, '--dataset', DATASET, join(tmp, 'records.csv')]);
+  await procs.run('ingest', serverBin, ['ingest', '--config', config, '--dataset', DATASET, join(tmp, 'records.csv')]);
 
-  hapi.proc = start('hapi', serverBin, ['serve', '--config', config, '--listen', `127.0.0.1:${hapiPort}`], {
+  hapi.proc = procs.start('hapi', serverBin, ['serve', '--config', config, '--listen', `127.0.0.1:${hapiPort}`], {
     RUST_LOG: 'info',
     NO_COLOR: '1',
   });
-  await waitFor('the HAPI server', hapi.proc, async () => (await fetch(`${hapi.url}/hapi/capabilities`)).status === 401);
+  await procs.waitFor('the HAPI server', hapi.proc, async () => (await fetch(`${hapi.url}/hapi/capabilities`)).status === 401);
 
-  const { chromium } = createRequire(join(oidcDir, 'package.json'))('playwright-core');
-  browserContext = await chromium.launchPersistentContext(join(tmp, 'chromium-profile'), {
-    executablePath: chromiumBin,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1100, height: 800 },
-  });
-  // Nothing leaves the machine: the provider's pages link web fonts, for one.
-  await browserContext.route(
-    (url) => url.hostname !== '127.0.0.1',
-    (route) => route.abort(),
-  );
+  browserContext = await launch(tmp);
 }
 
 after(async () => {
   await browserContext?.close().catch(() => {});
-  for (const p of processes.reverse()) await stop(p).catch(() => {});
+  await procs?.stopAll().catch(() => {});
   if (!tmp) return;
   if (failed || process.env.HAPI_E2E_KEEP) {
     console.log(`# kept ${tmp} (logs, configuration, landing-after-login.png)`);
@@ -264,7 +160,7 @@ test('log in through the OpenID provider, browse, log out', { timeout: 120000 },
     // Back on the landing page, logged in.
     await page.waitForURL(`${hapi.url}/hapi`);
     await page.getByText('Logged in as').waitFor();
-    assert.match(await page.locator('body').innerText(), new RegExp(`Logged in as ${USER}\\. Log out`));
+    assert.match(await page.locator('body').innerText(), new RegExp(`Logged in as ${USER}\\s+Log out`));
     assert.ok(hops.some((u) => u.startsWith(`${hapi.url}/auth/callback?code=`)), hops.join('\n'));
     const cookies = await browserContext.cookies(hapi.url);
     const session = cookies.find((c) => c.name === 'hapi_session');
@@ -274,43 +170,34 @@ test('log in through the OpenID provider, browse, log out', { timeout: 120000 },
     assert.ok(!cookies.some((c) => c.name === 'hapi_login'), 'the pending-login cookie is gone');
     await page.screenshot({ path: join(tmp, 'landing-after-login.png'), fullPage: true });
 
-    // The dataset's links work with the session cookie.
-    const row = page.locator('tr', { hasText: DATASET });
-    await row.getByRole('link', { name: 'info', exact: true }).click();
+    // The dataset's page and its links work with the session cookie.
+    await page.locator('#catalog li', { hasText: DATASET }).getByRole('link').first().click();
+    await page.waitForURL((u) => u.pathname === '/portal/dataset');
+    await page.getByRole('link', { name: '/info', exact: true }).click();
     await page.waitForURL((u) => u.pathname === '/hapi/info');
     const info = await pageJson(page);
     assert.equal(info.status.code, 1200);
     assert.deepEqual(info.parameters.map((p) => p.name), ['Time', 'Bx', 'By']);
     assert.equal(info.startDate, '2024-01-01T00:00:00.000Z');
 
-    // "sample data" is csv, which Chromium saves as a download rather than showing.
+    // The download links save csv and json of the default range (a live dataset's last day).
     await page.goBack();
-    // (A download aborts the navigation: that rejection must not win the race.)
-    const shown = page.waitForURL((u) => u.pathname === '/hapi/data').then(
-      () => null,
-      () => new Promise(() => {}),
-    );
-    const saved = page.waitForEvent('download');
-    await row.getByRole('link', { name: 'sample data', exact: true }).click();
-    const download = await Promise.race([saved, shown]);
-    const text = download
-      ? readFileSync(await download.path(), 'utf8')
-      : await page.locator('body').innerText();
-    if (download) assert.match(download.url(), /\/hapi\/data\?dataset=e2e(\/|%2F)magnetometer&start=/);
-    const records = text.trim().split('\n');
-    assert.ok(records.length >= 10, text);
+    const saved = async (id) => {
+      const download = page.waitForEvent('download');
+      await page.locator(id).click();
+      const d = await download;
+      assert.match(d.url(), /\/hapi\/data\?dataset=e2e(\/|%2F)magnetometer&start=/);
+      return readFileSync(await d.path(), 'utf8');
+    };
+    const records = (await saved('#dl-csv')).trim().split('\n');
+    assert.ok(records.length >= 10, records.join('\n'));
     for (const line of records) {
       const [time, bx, by] = line.split(',');
       const i = (Date.parse(time) - Date.UTC(2024, 0, 1)) / 60000;
       assert.ok(Number.isInteger(i) && i >= 0 && i < 120, line);
       assert.deepEqual([Number(bx), Number(by)], [i * 0.5, 100 - i], line);
     }
-
-    // Its json variant shows in the page.
-    if (!download) await page.goBack();
-    await row.getByRole('link', { name: 'json', exact: true }).click();
-    await page.waitForURL((u) => u.pathname === '/hapi/data' && u.searchParams.get('format') === 'json');
-    const data = await pageJson(page);
+    const data = JSON.parse(await saved('#dl-json'));
     assert.equal(data.status.code, 1200);
     assert.equal(data.data.length, records.length);
     assert.deepEqual(data.data[0].slice(1), records[0].split(',').slice(1).map(Number));
@@ -318,6 +205,11 @@ test('log in through the OpenID provider, browse, log out', { timeout: 120000 },
     // Logout ends the server's session (and, should the server send the browser to the
     // provider's end_session_endpoint, the provider's confirmation is accepted).
     await page.goto(`${hapi.url}/auth/logout`);
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await Promise.race([
+      page.waitForURL((u) => u.href.startsWith(`${idp.url}/`)),
+      page.getByText('Your session has ended').waitFor(),
+    ]);
     if (page.url().startsWith(`${idp.url}/`)) {
       await page.getByRole('button', { name: 'Yes, sign me out' }).click();
       // The provider returns to /hapi, which (no session any more) goes on to a login:

@@ -13,7 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hapi_core::percent::{self, encode as url_component};
 use serde::{Deserialize, Serialize};
 
-use super::session::LOGIN;
+use super::csrf::{self, FormToken};
+use super::session::{LOGIN, Sessions};
 use super::{Builtin, Oidc, Site};
 use crate::html::{esc, page};
 
@@ -42,7 +43,7 @@ fn safe_return(site: &Site, to: Option<&str>) -> String {
     }
 }
 
-fn random_token() -> Option<String> {
+pub(super) fn random_token() -> Option<String> {
     let mut b = [0u8; 32];
     aws_lc_rs::rand::fill(&mut b).ok()?;
     Some(URL_SAFE_NO_PAD.encode(b))
@@ -69,10 +70,14 @@ impl Fields {
 }
 
 /// `GET /auth/login` with the built-in issuer: the local login form.
-pub async fn login_form(State(b): State<Arc<Builtin>>, RawQuery(q): RawQuery) -> Response {
+pub async fn login_form(
+    State(b): State<Arc<Builtin>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     let q = Fields::of(q.as_deref());
     let return_to = safe_return(&b.site, q.get("return_to"));
-    form(&b.site, &return_to, q.get("error").is_some())
+    form(&b.site, &b.browser.cookies, &headers, &return_to, q.get("error").is_some())
 }
 
 /// `GET /auth/login` with an external provider: off to its authorization endpoint.
@@ -120,7 +125,10 @@ pub async fn callback(State(o): State<Arc<Oidc>>, headers: HeaderMap, RawQuery(q
     let (sessions, v) = (&o.browser.cookies, &o.validator);
     let fail = |why: &str| -> Response {
         tracing::warn!(reason = why, "browser login failed");
-        let mut r = (StatusCode::UNAUTHORIZED, Html(page("Login failed", &format!("<p>{}</p>", esc(why)))))
+        let mut r = (
+            StatusCode::UNAUTHORIZED,
+            Html(page("Login failed", &format!("<p>{}</p>", esc(why)), &o.site.prefix)),
+        )
             .into_response();
         if let Some(c) = sessions.clear(LOGIN) {
             r.headers_mut().append(header::SET_COOKIE, c);
@@ -188,22 +196,52 @@ pub async fn callback(State(o): State<Arc<Oidc>>, headers: HeaderMap, RawQuery(q
     r
 }
 
-fn form(site: &Site, return_to: &str, failed: bool) -> Response {
+fn form(site: &Site, cookies: &Sessions, headers: &HeaderMap, return_to: &str, failed: bool) -> Response {
+    let Some(FormToken { token, set_cookie }) = cookies.form_token(headers) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     let msg = if failed { "<p role=\"alert\">Wrong user name or password.</p>" } else { "" };
     let html = page(
         "Log in",
         &format!(
             "{msg}<form method=\"post\" action=\"{a}\">\
+<input type=\"hidden\" name=\"{field}\" value=\"{t}\">\
 <input type=\"hidden\" name=\"return_to\" value=\"{r}\">\
-<label>User <input name=\"username\" autocomplete=\"username\" required></label>\
-<label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+<label for=\"username\">User</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required>\
+<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
 <button type=\"submit\">Log in</button></form>",
             a = esc(&site.path("/auth/login")),
+            field = csrf::FIELD,
+            t = esc(&token),
             r = esc(return_to)
         ),
+        &site.prefix,
     );
     let status = if failed { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
-    (status, Html(html)).into_response()
+    with_cookie((status, Html(html)).into_response(), set_cookie)
+}
+
+fn with_cookie(mut r: Response, c: Option<HeaderValue>) -> Response {
+    if let Some(c) = c {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+/// 403 for a form post whose CSRF token is missing or not the browser's: forged, or a
+/// form older than its cookie. Nothing was changed.
+fn forged(site: &Site, again: &str) -> Response {
+    let body = page(
+        "Form refused",
+        &format!(
+            "<p role=\"alert\">This form was not sent from a page of this server, or it has expired. \
+Nothing was changed. <a href=\"{}\">Open it again</a>.</p>",
+            esc(&site.path(again))
+        ),
+        &site.prefix,
+    );
+    tracing::warn!(target: "audit", event = "csrf_refused", "form post without its CSRF token");
+    (StatusCode::FORBIDDEN, Html(body)).into_response()
 }
 
 /// 429 for a browser with too many failed logins.
@@ -214,6 +252,7 @@ fn too_many_logins(site: &Site, wait: std::time::Duration) -> Response {
             "<p>Too many failed logins. Wait a little and <a href=\"{}\">try again</a>.</p>",
             esc(&site.path("/auth/login"))
         ),
+        &site.prefix,
     );
     let mut r = (StatusCode::TOO_MANY_REQUESTS, Html(body)).into_response();
     r.headers_mut().insert(header::RETRY_AFTER, super::throttle::retry_after(wait));
@@ -226,10 +265,14 @@ fn too_many_logins(site: &Site, wait: std::time::Duration) -> Response {
 pub async fn login_submit(
     State(b): State<Arc<Builtin>>,
     super::throttle::PeerAddr(peer): super::throttle::PeerAddr,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let mut f = Fields::of(std::str::from_utf8(&body).ok());
     let return_to = safe_return(&b.site, f.get("return_to"));
+    if !b.browser.cookies.csrf_ok(&headers, f.get(csrf::FIELD)) {
+        return forged(&b.site, "/auth/login");
+    }
     let (Some(name), Some(password)) = (f.take("username"), f.take("password")) else {
         return (StatusCode::BAD_REQUEST, "the form needs username and password").into_response();
     };
@@ -270,14 +313,71 @@ pub async fn login_submit(
         None => {
             drop(ticket);
             tracing::warn!(target: "audit", event = "login_failed", "local login refused");
-            form(&b.site, &return_to, true)
+            form(&b.site, &b.browser.cookies, &headers, &return_to, true)
         }
     }
 }
 
-/// `GET /auth/logout` with the built-in issuer: ends the session on the server, so a
+/// `GET /auth/logout`: a page with the logout button. Ending a session changes state,
+/// so it takes a POST with the form's CSRF token: a link or image elsewhere cannot log
+/// a browser out.
+pub async fn logout_page(State(b): State<Arc<Browsing>>, headers: HeaderMap) -> Response {
+    let Some(FormToken { token, set_cookie }) = b.cookies().form_token(&headers) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let site = b.site();
+    let body = page(
+        "Log out",
+        &format!(
+            "<form method=\"post\" action=\"{a}\"><input type=\"hidden\" name=\"{field}\" value=\"{t}\">\
+<button type=\"submit\">Log out</button></form><p><a href=\"{back}\">Back to the datasets</a></p>",
+            a = esc(&site.path("/auth/logout")),
+            field = csrf::FIELD,
+            t = esc(&token),
+            back = esc(&site.path("/hapi")),
+        ),
+        &site.prefix,
+    );
+    with_cookie(Html(body).into_response(), set_cookie)
+}
+
+/// Either mode's browser side, for the pages both have.
+#[derive(Debug)]
+pub enum Browsing {
+    /// The built-in issuer's local accounts.
+    Builtin(Arc<Builtin>),
+    /// An external provider's login.
+    Oidc(Arc<Oidc>),
+}
+
+impl Browsing {
+    fn cookies(&self) -> &Sessions {
+        match self {
+            Browsing::Builtin(b) => &b.browser.cookies,
+            Browsing::Oidc(o) => &o.browser.cookies,
+        }
+    }
+
+    fn site(&self) -> &Site {
+        match self {
+            Browsing::Builtin(b) => &b.site,
+            Browsing::Oidc(o) => &o.site,
+        }
+    }
+}
+
+/// The posted form's fields, if its CSRF token is the browser's.
+fn checked_form(cookies: &Sessions, headers: &HeaderMap, body: &[u8]) -> Option<Fields> {
+    let f = Fields::of(std::str::from_utf8(body).ok());
+    cookies.csrf_ok(headers, f.get(csrf::FIELD)).then_some(f)
+}
+
+/// `POST /auth/logout` with the built-in issuer: ends the session on the server, so a
 /// copy of the cookie is worth nothing either.
-pub async fn logout_local(State(b): State<Arc<Builtin>>, headers: HeaderMap) -> Response {
+pub async fn logout_local(State(b): State<Arc<Builtin>>, headers: HeaderMap, body: Bytes) -> Response {
+    if checked_form(&b.browser.cookies, &headers, &body).is_none() {
+        return forged(&b.site, "/auth/logout");
+    }
     let mut r = Html(logged_out(&b.site)).into_response();
     if let Some(c) = b.browser.end(&headers).await {
         r.headers_mut().append(header::SET_COOKIE, c);
@@ -285,10 +385,13 @@ pub async fn logout_local(State(b): State<Arc<Builtin>>, headers: HeaderMap) -> 
     r
 }
 
-/// `GET /auth/logout` with an external provider: ends the session here and, through
+/// `POST /auth/logout` with an external provider: ends the session here and, through
 /// OIDC RP-initiated logout, there too, or the provider's session would log the browser
 /// straight back in.
-pub async fn logout_oidc(State(o): State<Arc<Oidc>>, headers: HeaderMap) -> Response {
+pub async fn logout_oidc(State(o): State<Arc<Oidc>>, headers: HeaderMap, body: Bytes) -> Response {
+    if checked_form(&o.browser.cookies, &headers, &body).is_none() {
+        return forged(&o.site, "/auth/logout");
+    }
     let end_session = o.login.as_ref().and_then(|client| {
         let e = o.validator.discovery().and_then(|d| d["end_session_endpoint"].as_str())?;
         Some(format!(
@@ -297,8 +400,13 @@ pub async fn logout_oidc(State(o): State<Arc<Oidc>>, headers: HeaderMap) -> Resp
             url_component(&o.site.url("/hapi"))
         ))
     });
+    // A 303, so the browser follows with a GET.
     let mut r = match end_session {
-        Some(url) => redirect(&url),
+        Some(url) => {
+            let mut r = redirect(&url);
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            r
+        }
         None => Html(logged_out(&o.site)).into_response(),
     };
     if let Some(c) = o.browser.end(&headers).await {
@@ -314,5 +422,6 @@ fn logged_out(site: &Site) -> String {
             "<p>Your session has ended.</p><p><a href=\"{}\">Log in again</a></p>",
             esc(&site.path("/auth/login"))
         ),
+        &site.prefix,
     )
 }

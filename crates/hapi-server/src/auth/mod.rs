@@ -13,6 +13,7 @@
 
 pub mod browser;
 pub mod cors;
+pub mod csrf;
 mod denied;
 pub mod issuer_routes;
 mod middleware;
@@ -236,6 +237,15 @@ impl Access {
             || self.public.iter().any(|p| p == path)
     }
 
+    /// The browser side of this mode (forms and their CSRF cookie), if it has one.
+    pub fn browser(&self) -> Option<&Browser> {
+        match &self.mode {
+            Mode::Open => None,
+            Mode::Builtin(b) => Some(&b.browser),
+            Mode::Oidc(o) => Some(&o.browser),
+        }
+    }
+
     /// The routes of this mode's issuer and browser login, under the prefix.
     pub fn routes(&self) -> Router {
         let p = |path: &str| self.site.path(path);
@@ -243,16 +253,23 @@ impl Access {
             Mode::Open => Router::new(),
             Mode::Builtin(b) => Router::new()
                 .route(&p("/auth/login"), get(browser::login_form).post(browser::login_submit))
-                .route(&p("/auth/logout"), get(browser::logout_local))
+                .route(&p("/auth/logout"), post(browser::logout_local))
                 .route(&p("/oauth/token"), post(issuer_routes::token))
                 .route(&p("/oauth/jwks"), get(issuer_routes::jwks))
                 .route(&p("/.well-known/openid-configuration"), get(issuer_routes::discovery))
-                .with_state(b.clone()),
+                .with_state(b.clone())
+                .merge(logout_page(browser::Browsing::Builtin(b.clone()), &p("/auth/logout"))),
             Mode::Oidc(o) => Router::new()
                 .route(&p("/auth/login"), get(browser::login_oidc))
                 .route(&p("/auth/callback"), get(browser::callback))
-                .route(&p("/auth/logout"), get(browser::logout_oidc))
-                .with_state(o.clone()),
+                .route(&p("/auth/logout"), post(browser::logout_oidc))
+                .with_state(o.clone())
+                .merge(logout_page(browser::Browsing::Oidc(o.clone()), &p("/auth/logout"))),
         }
     }
+}
+
+/// `GET path`: the logout button's page, in either mode.
+fn logout_page(b: browser::Browsing, path: &str) -> Router {
+    Router::new().route(path, get(browser::logout_page)).with_state(Arc::new(b))
 }

@@ -51,17 +51,17 @@ enum Lang {
 
 /// What a downloaded tool should use when the user gives nothing else.
 #[derive(Debug, PartialEq, Eq)]
-struct Defaults {
+pub(crate) struct Defaults {
     /// This server's HAPI base URL.
-    server: String,
+    pub(crate) server: String,
     /// Where tokens come from: the built-in issuer's endpoint, or the OpenID provider's
     /// (from its discovery document); none on an open server.
-    token_url: Option<String>,
+    pub(crate) token_url: Option<String>,
     /// The scope the server requires, if any.
-    scope: Option<String>,
+    pub(crate) scope: Option<String>,
 }
 
-fn defaults(access: &Access) -> Defaults {
+pub(crate) fn defaults(access: &Access) -> Defaults {
     let site = &access.site;
     let (token_url, scope) = match &access.mode {
         Mode::Open => (None, None),

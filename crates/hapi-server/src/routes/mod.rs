@@ -1,12 +1,15 @@
 //! The router: which path goes to which handler, and the layers every response passes.
 
+mod assets;
 mod data;
+mod dataset_page;
 mod downloads;
 mod health;
 mod ingest;
 mod landing;
 mod meta;
 mod metrics;
+mod portal;
 
 use std::sync::Arc;
 
@@ -33,8 +36,15 @@ use crate::state::AppState;
 pub fn app(state: Arc<AppState>) -> Router {
     let access = state.access.clone();
     let p = |path: &str| access.site.path(path);
-    let mut hapi = Router::new()
+    // The pages people see, with their security headers (CSP, no framing). A layer of
+    // their own, so the HAPI endpoints pass no extra middleware.
+    let pages: Router = Router::new()
         .route(&p("/hapi"), get(landing::page))
+        .route(&p("/portal/dataset"), get(dataset_page::page))
+        .with_state(state.clone())
+        .merge(access.routes())
+        .layer(middleware::map_response(page_headers));
+    let mut hapi = Router::new()
         .route(&p("/hapi/about"), get(meta::about))
         .route(&p("/hapi/capabilities"), get(meta::capabilities))
         .route(&p("/hapi/catalog"), get(meta::catalog))
@@ -61,10 +71,15 @@ pub fn app(state: Arc<AppState>) -> Router {
             get(move |st: State<Arc<AppState>>| downloads::serve(st, name)),
         );
     }
+    // The portal's stylesheet and scripts: public, like the login form that uses them.
+    for name in assets::names() {
+        probes =
+            probes.route(&p(&format!("{}/{name}", crate::html::ASSETS)), get(move || assets::serve(name)));
+    }
     let probes: Router = probes.with_state(state.clone());
     let registry = state.metrics.clone();
     hapi.with_state(state)
-        .merge(access.routes())
+        .merge(pages)
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(access.clone(), auth::authenticate))
         // Probes and downloads are public: merged after the auth layer, which covers only the routes above.
@@ -76,6 +91,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(registry, crate::metrics::track))
         // Outermost, so that every response has an id and every log line its span.
         .layer(middleware::from_fn(crate::request_id::assign))
+}
+
+/// The security headers of a page (`html::page_headers`).
+async fn page_headers(mut r: Response) -> Response {
+    crate::html::page_headers(r.headers_mut());
+    r
 }
 
 /// `/` (and the bare prefix) sends people to the landing page.

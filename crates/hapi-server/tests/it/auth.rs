@@ -267,20 +267,22 @@ async fn browser_session_with_a_local_account() {
     let r = client().get(s.url(&login)).send().await.unwrap();
     assert!(r.text().await.unwrap().contains("<form"));
 
-    let r = client()
-        .post(s.url("/auth/login"))
-        .form(&[("username", "alice"), ("password", "wrong"), ("return_to", "/hapi")])
-        .send()
-        .await
-        .unwrap();
+    let r = crate::support::post_form(
+        &client(),
+        &s.url("/auth/login"),
+        &[("username", "alice"), ("password", "wrong"), ("return_to", "/hapi")],
+        None,
+    )
+    .await;
     assert_eq!(r.status(), 401);
     assert!(r.headers().get("set-cookie").is_none());
-    let r = client()
-        .post(s.url("/auth/login"))
-        .form(&[("username", "alice"), ("password", "correct horse"), ("return_to", "https://evil.example/")])
-        .send()
-        .await
-        .unwrap();
+    let r = crate::support::post_form(
+        &client(),
+        &s.url("/auth/login"),
+        &[("username", "alice"), ("password", "correct horse"), ("return_to", "https://evil.example/")],
+        None,
+    )
+    .await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/hapi", "no open redirect");
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
@@ -332,7 +334,7 @@ async fn browser_session_with_a_local_account() {
     assert!(r.headers().get("access-control-allow-credentials").is_none());
 
     // Logout ends it.
-    let r = client().get(s.url("/auth/logout")).header("cookie", &session).send().await.unwrap();
+    let r = crate::support::post_form(&client(), &s.url("/auth/logout"), &[], Some(&session)).await;
     let cleared = r.headers()["set-cookie"].to_str().unwrap();
     assert!(cleared.starts_with("hapi_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
 }

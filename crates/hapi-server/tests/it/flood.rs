@@ -115,12 +115,13 @@ async fn login_form_flood_is_429_and_another_address_still_logs_in() {
     let attacker = client_from("127.0.0.3");
     let mut statuses = Vec::new();
     for _ in 0..7 {
-        let r = attacker
-            .post(s.url("/auth/login"))
-            .form(&[("username", "alice"), ("password", "guess"), ("return_to", "/hapi")])
-            .send()
-            .await
-            .unwrap();
+        let r = crate::support::post_form(
+            &attacker,
+            &s.url("/auth/login"),
+            &[("username", "alice"), ("password", "guess"), ("return_to", "/hapi")],
+            None,
+        )
+        .await;
         statuses.push(r.status().as_u16());
         if r.status() == 429 {
             assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
@@ -128,11 +129,12 @@ async fn login_form_flood_is_429_and_another_address_still_logs_in() {
         }
     }
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
-    let r = client_from("127.0.0.4")
-        .post(s.url("/auth/login"))
-        .form(&[("username", "alice"), ("password", "correct horse"), ("return_to", "/hapi")])
-        .send()
-        .await
-        .unwrap();
+    let r = crate::support::post_form(
+        &client_from("127.0.0.4"),
+        &s.url("/auth/login"),
+        &[("username", "alice"), ("password", "correct horse"), ("return_to", "/hapi")],
+        None,
+    )
+    .await;
     assert_eq!(r.status(), 303, "alice logs in from her own address");
 }

@@ -174,13 +174,7 @@ async fn callers_without_the_role_or_a_token_are_refused() {
     assert_eq!(st, 401);
     // A browser session reads, but does not ingest: tokens only (no cross-site forms).
     s.issuer().add_user("wanda", "correct horse", &["writer".to_owned()]).unwrap();
-    let r = client()
-        .post(s.url("/auth/login"))
-        .form(&[("username", "wanda"), ("password", "correct horse"), ("return_to", "/hapi")])
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = crate::support::login(&s, "wanda").await;
     let r = client().get(s.url("/hapi/info?dataset=ds1")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status(), 200, "the session is good");
     let r = client()

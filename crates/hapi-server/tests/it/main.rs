@@ -14,6 +14,7 @@ mod ingest_http;
 mod limits;
 mod oidc;
 mod ops;
+mod portal;
 mod postgres;
 mod prefix;
 mod redirects;

@@ -839,8 +839,11 @@ async fn browser_login_through_the_provider() {
     // Logout ends the server's session and sends the browser to the provider's
     // end_session_endpoint (RP-initiated logout) to end that one too.
     let copied = Jar(jar.0.clone());
-    let (status, end_session, _) = jar.request(&s.url("/auth/logout"), None).await;
-    assert_eq!(status, 302);
+    let (status, _, form) = jar.request(&s.url("/auth/logout"), None).await;
+    assert_eq!(status, 200, "the logout button's page");
+    let token = form.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let (status, end_session, _) = jar.request(&s.url("/auth/logout"), Some(&[("csrf", &token)])).await;
+    assert_eq!(status, 303);
     let end_session = end_session.unwrap();
     let expected = format!("{}/session/end?client_id=hapi-web&post_logout_redirect_uri=", idp.issuer);
     assert!(end_session.starts_with(&expected), "{end_session}");

@@ -79,12 +79,13 @@ async fn login_return_address_stays_on_this_server() {
     let issuer = s.issuer();
     issuer.add_user("alice", "correct horse", &[]).unwrap();
     for trick in ["/\t/evil.example", "/%5Cevil.example"] {
-        let r = crate::support::client()
-            .post(s.url("/auth/login"))
-            .form(&[("username", "alice"), ("password", "correct horse"), ("return_to", trick)])
-            .send()
-            .await
-            .unwrap();
+        let r = crate::support::post_form(
+            &crate::support::client(),
+            &s.url("/auth/login"),
+            &[("username", "alice"), ("password", "correct horse"), ("return_to", trick)],
+            None,
+        )
+        .await;
         assert_eq!(r.status(), 303);
         assert_eq!(r.headers()["location"], "/hapi", "{trick:?}");
     }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{CONFIG, KINDS_CSV, TestServer, access_rules, client, ds1_csv};
+use crate::support::{CONFIG, KINDS_CSV, TestServer, access_rules, client, ds1_csv, login, post_form};
 
 const KINDS: &str = "all/kinds%2Btypes:%CE%B1%E2%98%83";
 const DS1: &str = "/hapi/data?dataset=ds1&start=2016-01-01&stop=2016-01-01T00:03Z";
@@ -19,18 +19,6 @@ async fn server() -> TestServer {
         &format!("[auth]\npublic_url = \"http://hapi.test\"\n{}", access_rules()),
     );
     TestServer::start(&config, &[("ds1", &ds1_csv()), ("all/kinds+types:α☃", KINDS_CSV)], None).await
-}
-
-/// A session cookie of a local login.
-async fn login(s: &TestServer, user: &str) -> String {
-    let r = client()
-        .post(s.url("/auth/login"))
-        .form(&[("username", user), ("password", "correct horse"), ("return_to", "/hapi")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
 }
 
 async fn status(s: &TestServer, pq: &str, cookie: &str) -> u16 {
@@ -61,7 +49,7 @@ async fn logout_ends_a_copied_cookie() {
     let cookie = login(&s, "alice").await;
     let other = login(&s, "alice").await;
     assert_eq!(status(&s, DS1, &cookie).await, 200);
-    let r = client().get(s.url("/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    let r = post_form(&client(), &s.url("/auth/logout"), &[], Some(&cookie)).await;
     assert_eq!(r.status(), 200);
     // The browser dropped it; a copy kept elsewhere is refused at once on this server.
     assert_eq!(status(&s, DS1, &cookie).await, 401, "a copied cookie after logout");

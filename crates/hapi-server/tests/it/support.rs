@@ -453,3 +453,55 @@ impl std::io::Write for Capture {
         Ok(())
     }
 }
+
+/// What a browser holds before it posts a form of the page `page`: the CSRF cookie
+/// (`name=value`, or `cookie` sent along when the page needs a session) and the token
+/// of the form's hidden field.
+pub async fn csrf(c: &reqwest::Client, url: &str, cookie: Option<&str>) -> (String, String) {
+    let mut req = c.get(url);
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let r = req.send().await.unwrap();
+    let jar = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("hapi_csrf="))
+        .expect("the form page sets its CSRF cookie");
+    let html = r.text().await.unwrap();
+    let token = html.split("name=\"csrf\" value=\"").nth(1).expect("a CSRF field").split('"').next().unwrap();
+    (jar, token.to_owned())
+}
+
+/// Posts the form at `url` as a browser does: its page first (for the CSRF cookie and
+/// token), then the fields with them (`cookie`, a session, sent with both requests).
+pub async fn post_form(
+    c: &reqwest::Client,
+    url: &str,
+    fields: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let (jar, token) = csrf(c, url, cookie).await;
+    let mut all: Vec<(&str, &str)> = fields.to_vec();
+    all.push(("csrf", &token));
+    let jar = match cookie {
+        Some(c) => format!("{c}; {jar}"),
+        None => jar,
+    };
+    c.post(url).header("cookie", jar).form(&all).send().await.unwrap()
+}
+
+/// A local login through the form (`password` "correct horse"); the session cookie.
+pub async fn login(s: &TestServer, user: &str) -> String {
+    let r = post_form(
+        &client(),
+        &s.url("/auth/login"),
+        &[("username", user), ("password", "correct horse"), ("return_to", "/hapi")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+}
