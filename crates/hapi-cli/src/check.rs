@@ -137,6 +137,8 @@ pub struct Checked {
     pub tail: Bytes,
     /// Records in `data`.
     pub records: u64,
+    /// The whole answer the three parts are cut from, for its buffer to be reused.
+    pub body: Bytes,
 }
 
 /// Checks a 200 answer's body for the piece [a, b) in format `fmt`.
@@ -156,7 +158,7 @@ pub fn piece(body: Bytes, fmt: Format, layout: &Layout, a: Nanos, b: Nanos, what
     if code == 1201 && records > 0 {
         return Err(bad("the header says 1201 (no data) but records follow".into()));
     }
-    Ok(Checked { header, data, tail: Bytes::new(), records })
+    Ok(Checked { header, data, tail: Bytes::new(), records, body })
 }
 
 /// The `#` lines, their JSON, and what follows.
@@ -328,6 +330,7 @@ fn json_piece(body: Bytes, layout: &Layout, a: Nanos, b: Nanos) -> std::result::
         data: body.slice(open..seg_end),
         tail: body.slice(seg_end..),
         records: rows.len() as u64,
+        body,
     })
 }
 

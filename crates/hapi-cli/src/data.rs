@@ -218,6 +218,10 @@ pub async fn data(client: &Client, args: &DataArgs, log: Log) -> Result<Summary>
                 st.first_header = Some(String::from_utf8_lossy(&c.header).into_owned());
                 st.tail = Some(String::from_utf8_lossy(&c.tail).into_owned());
             }
+            // Written: the body's buffer takes the next piece.
+            let Checked { header, data, tail, body, .. } = c;
+            drop((header, data, tail));
+            client.http.recycle(body);
         }
         st.next = b;
         st.offset = base + sum.bytes;
