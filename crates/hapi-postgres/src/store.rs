@@ -270,6 +270,42 @@ impl Shared {
     }
 }
 
+/// A spawned task that ends when its handle is dropped (a client went away).
+pub(crate) struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T: Send + 'static> AbortOnDrop<T> {
+    pub(crate) fn spawn(f: impl Future<Output = T> + Send + 'static) -> AbortOnDrop<T> {
+        AbortOnDrop(Some(tokio::spawn(f)))
+    }
+
+    /// Watches a task spawned elsewhere.
+    pub(crate) fn of(handle: tokio::task::JoinHandle<T>) -> AbortOnDrop<T> {
+        AbortOnDrop(Some(handle))
+    }
+}
+
+impl<T> AbortOnDrop<Result<T, PgError>> {
+    /// Its result; a task that panicked is an internal error.
+    pub(crate) async fn join(mut self) -> Result<T, PgError> {
+        let handle = self.0.take().expect("joined once");
+        handle.await.unwrap_or_else(|e| {
+            Err(PgError::Store(StoreError::Backend {
+                backend: "postgres",
+                kind: hapi_source::ErrorKind::Internal,
+                detail: format!("a read-ahead task failed: {e}"),
+            }))
+        })
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
+    }
+}
+
 pub(crate) fn corrupt(detail: String) -> PgError {
     PgError::Store(StoreError::Corrupt(detail))
 }
