@@ -24,7 +24,7 @@ use crate::PgError;
 pub(crate) struct PgScan {
     shared: Arc<Shared>,
     meta: Arc<Meta>,
-    /// Requested layout columns, and their `col` numbers in the table (1-based).
+    /// Requested layout columns, and the `col` numbers to read: 0 (the time), then theirs.
     columns: Vec<usize>,
     cols: Vec<i32>,
     range: (Nanos, Nanos),
@@ -66,7 +66,7 @@ pub(crate) async fn open(
         shared: Arc::clone(shared),
         meta,
         columns: columns.to_vec(),
-        cols: columns.iter().map(|&c| c as i32 + 1).collect(),
+        cols: std::iter::once(0).chain(columns.iter().map(|&c| c as i32 + 1)).collect(),
         range: (start, stop),
         next,
         end,
@@ -158,7 +158,7 @@ async fn read_block(
     }
     let times = codec::get_times(data, rows.clone());
     let mut out = Vec::with_capacity(columns.len());
-    for (&c, &col) in columns.iter().zip(cols) {
+    for (&c, &col) in columns.iter().zip(&cols[1..]) {
         let spec = meta.layout.columns[c];
         let row = block(col).ok_or_else(|| corrupt(format!("block {k} of column {col} is missing")))?;
         let (cn, ct0, cdata): (i32, Nanos, &[u8]) = (row.get(1), row.get(2), row.get(3));
