@@ -263,8 +263,7 @@ impl Shared {
             return Ok(None);
         }
         let (k, row) = (index / meta.block_rows, (index % meta.block_rows) as usize);
-        let rows =
-            conn.query(&conn.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &vec![0i32]]).await?;
+        let rows = conn.query(&conn.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &vec![0i32]]).await?;
         let row0 = rows.first().ok_or_else(|| corrupt(format!("block {k} of the time column is missing")))?;
         let (n, data): (i32, &[u8]) = (row0.get(1), row0.get(3));
         codec::check_len(data, n as usize, 8, "time block").map_err(PgError::Store)?;
