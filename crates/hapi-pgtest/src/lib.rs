@@ -316,7 +316,9 @@ impl Cluster {
 
     /// Waits until the standby has replayed everything the primary `of` has written.
     pub fn wait_caught_up(&self, primary: &Cluster) -> Result<(), String> {
-        let target = primary.psql("postgres", "SELECT pg_current_wal_lsn()")?;
+        // The insert position, not the write position: with `synchronous_commit=off` a
+        // commit can sit in the WAL buffers, past `pg_current_wal_lsn()`, for a moment.
+        let target = primary.psql("postgres", "SELECT pg_current_wal_insert_lsn()")?;
         let started = Instant::now();
         loop {
             let done =

@@ -34,7 +34,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use deadpool_postgres::GenericClient;
 use hapi_core::{Batch, Nanos};
 use hapi_source::Source;
-use hapi_store::codec::{self, MAX_BLOCK_ROWS, block_rows_for};
+use hapi_store::codec::{self, block_rows_for};
 use hapi_store::{BatchIter, Layout, Snapshot, Store, StoreError};
 use tokio::runtime::Handle;
 use tracing::debug;
@@ -69,6 +69,11 @@ pub const MIGRATIONS: Migrations = Migrations {
     )],
 };
 
+/// Records per block at most (SQLite's is 4,096): each block costs a statement and its
+/// TOAST lookups, so bigger blocks stream faster (docs/decisions.md); the widest column
+/// of a block still stays within `hapi_store::codec::BLOCK_BYTES`.
+pub const MAX_BLOCK_ROWS: usize = 16_384;
+
 /// The channel appends notify, with `last-time<TAB>dataset-id` as the payload.
 pub(crate) const CHANNEL: &str = "hapi_store_append";
 
@@ -82,9 +87,9 @@ const LAST_BLOCK: &str =
 /// The block holding the records just before `$2`; its times only when `$2` falls inside it.
 const BLOCK_BEFORE: &str = "SELECT k, n, t1, CASE WHEN t1 >= $2 THEN data END FROM store_blocks
     WHERE dataset = $1 AND col = 0 AND t0 < $2 ORDER BY t0 DESC LIMIT 1";
-/// Block `k` of the time column and of the columns `$3`.
+/// Block `k` of the columns `$3` (the time column is 0): one index scan.
 const BLOCK_DATA: &str =
-    "SELECT col, n, t0, data FROM store_blocks WHERE dataset = $1 AND k = $2 AND (col = 0 OR col = ANY ($3))";
+    "SELECT col, n, t0, data FROM store_blocks WHERE dataset = $1 AND k = $2 AND col = ANY ($3)";
 
 /// The [`Store`] on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -258,8 +263,7 @@ impl Shared {
             return Ok(None);
         }
         let (k, row) = (index / meta.block_rows, (index % meta.block_rows) as usize);
-        let rows =
-            conn.query(&conn.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &Vec::<i32>::new()]).await?;
+        let rows = conn.query(&conn.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &vec![0i32]]).await?;
         let row0 = rows.first().ok_or_else(|| corrupt(format!("block {k} of the time column is missing")))?;
         let (n, data): (i32, &[u8]) = (row0.get(1), row0.get(3));
         codec::check_len(data, n as usize, 8, "time block").map_err(PgError::Store)?;
@@ -267,6 +271,42 @@ impl Shared {
             return Err(corrupt(format!("block {k} ends before record {index}")));
         }
         Ok(Some(codec::time_at(data, row)))
+    }
+}
+
+/// A spawned task that ends when its handle is dropped (a client went away).
+pub(crate) struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T: Send + 'static> AbortOnDrop<T> {
+    pub(crate) fn spawn(f: impl Future<Output = T> + Send + 'static) -> AbortOnDrop<T> {
+        AbortOnDrop(Some(tokio::spawn(f)))
+    }
+
+    /// Watches a task spawned elsewhere.
+    pub(crate) fn of(handle: tokio::task::JoinHandle<T>) -> AbortOnDrop<T> {
+        AbortOnDrop(Some(handle))
+    }
+}
+
+impl<T> AbortOnDrop<Result<T, PgError>> {
+    /// Its result; a task that panicked is an internal error.
+    pub(crate) async fn join(mut self) -> Result<T, PgError> {
+        let handle = self.0.take().expect("joined once");
+        handle.await.unwrap_or_else(|e| {
+            Err(PgError::Store(StoreError::Backend {
+                backend: "postgres",
+                kind: hapi_source::ErrorKind::Internal,
+                detail: format!("a read-ahead task failed: {e}"),
+            }))
+        })
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
     }
 }
 

@@ -1255,6 +1255,49 @@ mod tests {
     }
 
     #[test]
+    fn the_store_is_sqlite_unless_a_postgres_url_is_given() {
+        let load = |extra: &str, env: Option<&str>| {
+            let o = Overrides { database_url: env.map(str::to_owned), ..Default::default() };
+            super::load(&cfg(extra), Path::new("."), &o)
+        };
+        assert!(matches!(load("", None).unwrap().store, StoreSpec::Sqlite));
+        let pg = |c: Config| match c.store {
+            StoreSpec::Postgres(s) => s,
+            StoreSpec::Sqlite => panic!("postgres expected"),
+        };
+        let s = pg(load("[store]\nurl = \"postgres://u:pw@db:5433/h\"\npool_size = 4", None).unwrap());
+        assert_eq!((s.url.redacted().as_str(), s.pool_size), ("postgres://u@db:5433/h", 4));
+        // The environment wins and implies postgres.
+        let s = pg(load("[store]\nurl = \"postgres://u:pw@db/h\"", Some("postgres://e:pw@envdb/h")).unwrap());
+        assert_eq!(s.url.redacted(), "postgres://e@envdb:5432/h");
+        assert!(matches!(load("", Some("postgres://e:pw@envdb/h")).unwrap().store, StoreSpec::Postgres(_)));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("url"), "postgres://f:secret@filedb/h\n").unwrap();
+        std::fs::write(dir.path().join("ro"), "postgres://f:secret@standby/h").unwrap();
+        let text = cfg("[store]\nurl_file = \"url\"\nread_url_file = \"ro\"");
+        let s = pg(super::load(&text, dir.path(), &Overrides::default()).unwrap());
+        assert_eq!(s.url.redacted(), "postgres://f@filedb:5432/h");
+        assert_eq!(s.read_url.unwrap().redacted(), "postgres://f@standby:5432/h");
+        assert!(
+            !StoreSpec::Postgres(pg(super::load(&text, dir.path(), &Overrides::default()).unwrap()))
+                .describe()
+                .contains("secret")
+        );
+        for (extra, env, why) in [
+            ("[store]\nkind = \"postgres\"", None, "needs url, url_file or HAPI_DATABASE_URL"),
+            ("[store]\nkind = \"sqlite\"", Some("postgres://e@x/h"), "takes no url or read_url"),
+            ("[store]\nurl = \"a\"\nurl_file = \"b\"", None, "give url or url_file, not both"),
+            ("[store]\nurl = \"postgres://u:pw@h:x/d\"", None, "[store] url: database URL: not a PostgreSQL"),
+            ("[store]\nurl_file = \"missing\"", None, "reading url_file"),
+            ("[store]\nurl = \"postgres://h/d\"\nconnect_timeout = 0", None, "at least 1 second"),
+        ] {
+            let err = format!("{:#}", load(extra, env).unwrap_err());
+            assert!(err.contains(why), "{extra}: {err}");
+            assert!(!err.contains("pw@"), "{err}");
+        }
+    }
+
+    #[test]
     fn defaults_and_precedence() {
         let c = load(&cfg("[limits]\nmax_elements = 10"), Path::new("."), &Overrides::default()).unwrap();
         assert_eq!(c.listen.port(), 9000);

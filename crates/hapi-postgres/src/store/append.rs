@@ -85,7 +85,7 @@ async fn resume(
     n: usize,
     t0: Nanos,
 ) -> Result<(), PgError> {
-    let cols: Vec<i32> = (1..=meta.layout.columns.len() as i32).collect();
+    let cols: Vec<i32> = (0..=meta.layout.columns.len() as i32).collect();
     let found = tx.query(&tx.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &cols]).await?;
     for (col, buf) in open.columns.iter_mut().enumerate() {
         let row = found

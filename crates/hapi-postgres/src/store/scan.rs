@@ -1,8 +1,10 @@
 //! Scans: record indices fixed at the start (records are append-only and a stored
 //! record never changes, so `next..end` names the same records for the scan's whole
 //! life: its snapshot), then one statement per block on a pooled connection, fetching
-//! the time column and the requested columns of that block only. Between batches the
-//! scan holds no connection, transaction or lock, so a stalled client pins nothing.
+//! the time column and the requested columns of that block only; the next block is read
+//! on another pooled connection while this one is encoded. Between batches the scan
+//! holds no transaction or lock, and no connection once that read is done, so a
+//! stalled client pins nothing.
 //! Every batch passes `hapi_store::codec::check_times` before it is yielded.
 
 use std::sync::Arc;
@@ -15,14 +17,14 @@ use hapi_core::{Batch, Nanos};
 use hapi_source::{Batches, Count, Extent, Nth, Scan, ScanRequest, Source, SourceError};
 use hapi_store::codec::{self, check_times};
 
-use super::{BLOCK_DATA, Meta, Shared, corrupt, rank};
+use super::{AbortOnDrop, BLOCK_DATA, Meta, Shared, corrupt, rank};
 use crate::PgError;
 
 /// An open scan: the records `next..end` of one dataset.
 pub(crate) struct PgScan {
     shared: Arc<Shared>,
     meta: Arc<Meta>,
-    /// Requested layout columns, and their `col` numbers in the table (1-based).
+    /// Requested layout columns, and the `col` numbers to read: 0 (the time), then theirs.
     columns: Vec<usize>,
     cols: Vec<i32>,
     range: (Nanos, Nanos),
@@ -31,7 +33,13 @@ pub(crate) struct PgScan {
     last: Option<Nanos>,
     /// The first batch, read on the connection that fixed the range.
     pending: Option<Result<Batch, PgError>>,
+    /// The block after the last one read, being read on another pooled connection
+    /// while the caller encodes this one: it hides a round trip per block.
+    ahead: Option<AbortOnDrop<Result<Block, PgError>>>,
 }
+
+/// A block's records in the scan, its ordinal, and the index after them.
+type Block = (Batch, i64, i64);
 
 /// Fixes the records of `[start, stop)` and reads the first batch, on one connection.
 pub(crate) async fn open(
@@ -58,15 +66,17 @@ pub(crate) async fn open(
         shared: Arc::clone(shared),
         meta,
         columns: columns.to_vec(),
-        cols: columns.iter().map(|&c| c as i32 + 1).collect(),
+        cols: std::iter::once(0).chain(columns.iter().map(|&c| c as i32 + 1)).collect(),
         range: (start, stop),
         next,
         end,
         last: None,
         pending: None,
+        ahead: None,
     };
     if scan.next < scan.end {
-        scan.pending = Some(scan.read_with(&conn).await);
+        let block = read_block(&conn, &scan.meta, &scan.columns, &scan.cols, scan.next, scan.end).await;
+        scan.pending = Some(scan.accept(block));
     }
     Ok(scan)
 }
@@ -93,44 +103,72 @@ impl PgScan {
     }
 
     async fn read(&mut self) -> Result<Batch, PgError> {
-        let conn = self.shared.db.reader().await?;
-        self.read_with(&conn).await
+        let block = match self.ahead.take() {
+            Some(task) => task.join().await,
+            None => {
+                let conn = self.shared.db.reader().await?;
+                read_block(&conn, &self.meta, &self.columns, &self.cols, self.next, self.end).await
+            }
+        };
+        self.accept(block)
     }
 
-    async fn read_with(&mut self, c: &impl GenericClient) -> Result<Batch, PgError> {
-        let meta = &self.meta;
-        let k = self.next / meta.block_rows;
-        let first = k * meta.block_rows;
-        let rows = (self.next - first) as usize..(self.end - first).min(meta.block_rows) as usize;
-        let found = c.query(&c.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &self.cols]).await?;
-        let block = |col: i32| found.iter().find(|r| r.get::<_, i32>(0) == col);
-        let time = block(0).ok_or_else(|| corrupt(format!("block {k} of the time column is missing")))?;
-        let (n, t0, data): (i32, Nanos, &[u8]) = (time.get(1), time.get(2), time.get(3));
-        let n = n as usize;
-        codec::check_len(data, n, 8, "time block").map_err(PgError::Store)?;
-        if rows.end > n {
-            return Err(corrupt(format!("block {k} holds {n} records, the scan needs {}", rows.end)));
+    /// Checks a block that was read, moves past it and starts reading the next.
+    fn accept(&mut self, block: Result<Block, PgError>) -> Result<Batch, PgError> {
+        let (batch, k, next) = block?;
+        check_times(&batch.times, self.last, self.range, k).map_err(PgError::Store)?;
+        self.last = batch.times.last().copied().or(self.last);
+        self.next = next;
+        if self.next < self.end {
+            let (shared, meta) = (Arc::clone(&self.shared), Arc::clone(&self.meta));
+            let (columns, cols, end) = (self.columns.clone(), self.cols.clone(), self.end);
+            self.ahead = Some(AbortOnDrop::spawn(async move {
+                let conn = shared.db.reader().await?;
+                read_block(&conn, &meta, &columns, &cols, next, end).await
+            }));
         }
-        if codec::time_at(data, 0) != t0 {
-            return Err(corrupt(format!("block {k} does not start at its key time")));
-        }
-        let times = codec::get_times(data, rows.clone());
-        let mut columns = Vec::with_capacity(self.columns.len());
-        for (&c, &col) in self.columns.iter().zip(&self.cols) {
-            let spec = meta.layout.columns[c];
-            let row = block(col).ok_or_else(|| corrupt(format!("block {k} of column {col} is missing")))?;
-            let (cn, ct0, cdata): (i32, Nanos, &[u8]) = (row.get(1), row.get(2), row.get(3));
-            if cn as usize != n || ct0 != t0 {
-                return Err(corrupt(format!("block {k} of column {col} disagrees with the time column")));
-            }
-            codec::check_len(cdata, n, spec.record_bytes(), "column block").map_err(PgError::Store)?;
-            columns.push(codec::get_column(&spec, cdata, rows.clone()));
-        }
-        check_times(&times, self.last, self.range, k).map_err(PgError::Store)?;
-        self.last = times.last().copied().or(self.last);
-        self.next = first + rows.end as i64;
-        Ok(Batch { times, columns })
+        Ok(batch)
     }
+}
+
+/// Records `next..end` that lie in the block holding `next`: the batch, the block's
+/// ordinal and the index after them.
+async fn read_block(
+    c: &impl GenericClient,
+    meta: &Meta,
+    columns: &[usize],
+    cols: &[i32],
+    next: i64,
+    end: i64,
+) -> Result<Block, PgError> {
+    let k = next / meta.block_rows;
+    let first = k * meta.block_rows;
+    let rows = (next - first) as usize..(end - first).min(meta.block_rows) as usize;
+    let found = c.query(&c.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &cols]).await?;
+    let block = |col: i32| found.iter().find(|r| r.get::<_, i32>(0) == col);
+    let time = block(0).ok_or_else(|| corrupt(format!("block {k} of the time column is missing")))?;
+    let (n, t0, data): (i32, Nanos, &[u8]) = (time.get(1), time.get(2), time.get(3));
+    let n = n as usize;
+    codec::check_len(data, n, 8, "time block")?;
+    if rows.end > n {
+        return Err(corrupt(format!("block {k} holds {n} records, the scan needs {}", rows.end)));
+    }
+    if codec::time_at(data, 0) != t0 {
+        return Err(corrupt(format!("block {k} does not start at its key time")));
+    }
+    let times = codec::get_times(data, rows.clone());
+    let mut out = Vec::with_capacity(columns.len());
+    for (&c, &col) in columns.iter().zip(&cols[1..]) {
+        let spec = meta.layout.columns[c];
+        let row = block(col).ok_or_else(|| corrupt(format!("block {k} of column {col} is missing")))?;
+        let (cn, ct0, cdata): (i32, Nanos, &[u8]) = (row.get(1), row.get(2), row.get(3));
+        if cn as usize != n || ct0 != t0 {
+            return Err(corrupt(format!("block {k} of column {col} disagrees with the time column")));
+        }
+        codec::check_len(cdata, n, spec.record_bytes(), "column block")?;
+        out.push(codec::get_column(&spec, cdata, rows.clone()));
+    }
+    Ok((Batch { times, columns: out }, k, first + rows.end as i64))
 }
 
 /// One dataset of a [`super::PgStore`] as an async [`Source`]: scans stream on the

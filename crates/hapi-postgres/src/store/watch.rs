@@ -21,7 +21,7 @@ use hapi_source::Extent;
 use tokio_postgres::{AsyncMessage, NoTls};
 use tracing::{debug, info, warn};
 
-use super::{CHANNEL, Shared};
+use super::{AbortOnDrop, CHANNEL, Shared};
 use crate::PgError;
 
 /// Re-read every extent this often even without notifications.
@@ -120,7 +120,7 @@ async fn listen(weak: &Weak<Shared>) -> Result<(), PgError> {
             }
         }
     });
-    let _abort = AbortOnDrop(driver);
+    let _abort = AbortOnDrop::of(driver);
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
     {
         let Some(s) = weak.upgrade() else { return Ok(()) };
@@ -174,12 +174,4 @@ async fn follow(s: &Shared, payload: &str) -> Result<(), PgError> {
     }
     debug!(dataset = %id, "the read database is still behind the notified append");
     Ok(())
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
