@@ -2,8 +2,10 @@
 //! connection per server `LISTEN`s on the primary (a standby cannot listen, and
 //! notifications are not replicated); an append notifies in its transaction, with its
 //! last time, and the listener re-reads that dataset's extent from the read pool. When
-//! the read pool is a standby that has not replayed the append yet, it reads again
-//! shortly, so `stopDate` never promises records the reads cannot serve.
+//! the read pool is a standby that has not replayed the append yet, the dataset stays
+//! pending and is read again every 50 ms until it has (a standby that restarted may
+//! take seconds to stream again), so `stopDate` never promises records the reads
+//! cannot serve, and never stays behind them either.
 //!
 //! After a lost connection (a database restart) it reconnects with a backoff, listens
 //! again and re-reads every extent, since notifications sent meanwhile are lost; while
@@ -26,10 +28,8 @@ use crate::PgError;
 
 /// Re-read every extent this often even without notifications.
 const SAFETY_NET: Duration = Duration::from_secs(30);
-/// A standby behind the notified append is asked again after this long...
+/// A standby behind a notified append is asked again after this long, until it has it.
 const LAG_RETRY: Duration = Duration::from_millis(50);
-/// ...at most this many times.
-const LAG_RETRIES: u32 = 40;
 
 /// The extents the listener keeps, by dataset id.
 #[derive(Debug, Default)]
@@ -133,16 +133,28 @@ async fn listen(weak: &Weak<Shared>) -> Result<(), PgError> {
     }
     let mut net = tokio::time::interval(SAFETY_NET);
     net.tick().await;
+    // Datasets whose notified last record the read pool does not show yet.
+    let mut pending: HashMap<String, Nanos> = HashMap::new();
+    let mut lag = tokio::time::interval(LAG_RETRY);
+    lag.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             m = rx.recv() => match m {
                 Some(Ok(payload)) => {
                     let Some(s) = weak.upgrade() else { return Ok(()) };
-                    follow(&s, &payload).await?;
+                    if let Some((id, last)) = notified(&s, &payload) {
+                        let at = pending.entry(id).or_insert(last);
+                        *at = (*at).max(last);
+                        follow(&s, &mut pending).await?;
+                    }
                 }
                 Some(Err(e)) => return Err(e.into()),
                 None => return Err(PgError::Connect { target: "the listener".to_owned(), detail: "connection closed".to_owned() }),
             },
+            _ = lag.tick(), if !pending.is_empty() => {
+                let Some(s) = weak.upgrade() else { return Ok(()) };
+                follow(&s, &mut pending).await?;
+            }
             _ = net.tick() => {
                 let Some(s) = weak.upgrade() else { return Ok(()) };
                 if client.is_closed() {
@@ -156,22 +168,31 @@ async fn listen(weak: &Weak<Shared>) -> Result<(), PgError> {
     }
 }
 
-/// Re-reads the extent of the dataset an append named, until the read pool has it.
-async fn follow(s: &Shared, payload: &str) -> Result<(), PgError> {
-    let Some((last, id)) = payload.split_once('\t') else { return Ok(()) };
-    let Ok(last) = last.parse::<Nanos>() else { return Ok(()) };
+/// The dataset and last time a notification names, if this server serves it.
+fn notified(s: &Shared, payload: &str) -> Option<(String, Nanos)> {
+    let (last, id) = payload.split_once('\t')?;
+    let last = last.parse::<Nanos>().ok()?;
     // Datasets this server does not serve are not followed.
-    if !s.extents.map.read().unwrap_or_else(PoisonError::into_inner).contains_key(id) {
-        return Ok(());
-    }
-    for _ in 0..LAG_RETRIES {
-        let e = s.extent(id).await?;
-        s.extents.set(id, e);
+    s.extents
+        .map
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains_key(id)
+        .then(|| (id.to_owned(), last))
+}
+
+/// Re-reads the extent of every pending dataset; those whose read shows the notified
+/// last record are done.
+async fn follow(s: &Shared, pending: &mut HashMap<String, Nanos>) -> Result<(), PgError> {
+    let ids: Vec<(String, Nanos)> = pending.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    for (id, last) in ids {
+        let e = s.extent(&id).await?;
+        s.extents.set(&id, e);
         if e.is_some_and(|(_, b)| b >= last) {
-            return Ok(());
+            pending.remove(&id);
+        } else {
+            debug!(dataset = %id, "the read database is still behind the notified append");
         }
-        tokio::time::sleep(LAG_RETRY).await;
     }
-    debug!(dataset = %id, "the read database is still behind the notified append");
     Ok(())
 }

@@ -362,8 +362,12 @@ async fn three_replicas_on_a_primary_and_a_standby_behind_nginx() {
         assert!(back.elapsed() < Duration::from_secs(20), "still failing after the database came back");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The standby may take seconds to stream again after its restart (PostgreSQL retries
+    // its WAL receiver every 5 s): stopDate follows once it has the append, not later.
     ingest(dir, &config0, DATASET, &records(86_400, 60));
-    wait_stop_date(&ports[1..], &bearer, "2026-01-02T00:01:00.000Z", Duration::from_secs(5)).await;
+    let took =
+        wait_stop_date(&ports[1..], &bearer, "2026-01-02T00:01:00.000Z", Duration::from_secs(20)).await;
+    eprintln!("after the restart, stopDate moved on both replicas {took:?} after the ingest");
 
     // Revoked through the command line: refused by every replica within RECHECK (5 s).
     let revoked = Instant::now();
