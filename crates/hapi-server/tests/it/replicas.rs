@@ -15,6 +15,12 @@ use serde_json::Value;
 
 const DATASET: &str = "live";
 const WIDE: &str = "wide";
+/// The parameters of both datasets: the time and four doubles.
+const PARAMS: &str = r#"{"name":"Time","type":"isotime","units":"UTC","fill":null,"length":24},
+  {"name":"a","type":"double","units":"nT","fill":null},
+  {"name":"b","type":"double","units":"nT","fill":null},
+  {"name":"c","type":"double","units":"nT","fill":null},
+  {"name":"d","type":"double","units":"nT","fill":null}"#;
 
 /// One `hapi-server serve` process.
 struct Replica {
@@ -65,23 +71,13 @@ contact = "test@example.org"
 [[dataset]]
 id = "{DATASET}"
 title = "Grows while served"
-info = '''{{"parameters":[
-  {{"name":"Time","type":"isotime","units":"UTC","fill":null,"length":24}},
-  {{"name":"a","type":"double","units":"nT","fill":null}},
-  {{"name":"b","type":"double","units":"nT","fill":null}},
-  {{"name":"c","type":"double","units":"nT","fill":null}},
-  {{"name":"d","type":"double","units":"nT","fill":null}}],
+info = '''{{"parameters":[{PARAMS}],
   "cadence":"PT1S"}}'''
 
 [[dataset]]
 id = "{WIDE}"
 title = "Configured dates: appends land inside a running request's range"
-info = '''{{"parameters":[
-  {{"name":"Time","type":"isotime","units":"UTC","fill":null,"length":24}},
-  {{"name":"a","type":"double","units":"nT","fill":null}},
-  {{"name":"b","type":"double","units":"nT","fill":null}},
-  {{"name":"c","type":"double","units":"nT","fill":null}},
-  {{"name":"d","type":"double","units":"nT","fill":null}}],
+info = '''{{"parameters":[{PARAMS}],
   "startDate":"2026-01-01T00:00:00Z","stopDate":"2026-02-01T00:00:00Z","cadence":"PT1S"}}'''
 "#,
         data = dir.join(format!("data{n}")),
