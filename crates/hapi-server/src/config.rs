@@ -1298,6 +1298,12 @@ mod tests {
         assert!(!format!("{c:?}").contains("s3cret"), "secrets never in Debug");
         let e = load(&cfg("[auth]\nmode = \"oidc\""), Path::new("."), &Overrides::default()).unwrap_err();
         assert!(format!("{e:#}").contains("[auth.oidc]"), "{e:#}");
+        let bad = format!("{oidc}\nregistration_url = \"javascript:alert(1)\"");
+        let e = load(&cfg(&bad), Path::new("."), &Overrides::default()).unwrap_err();
+        assert!(format!("{e:#}").contains("registration_url"), "{e:#}");
+        let c = load(&cfg("[auth.issuer]\nmax_clients_per_user = 3"), Path::new("."), &Overrides::default())
+            .unwrap();
+        assert!(matches!(c.auth.mode, ModeSettings::Builtin { max_clients_per_user: 3, .. }));
         let e = load(&cfg("[auth]\npublic_paths = [\"/hapi/data\"]"), Path::new("."), &Overrides::default())
             .unwrap_err();
         assert!(format!("{e:#}").contains("public_paths"), "{e:#}");
