@@ -54,7 +54,10 @@ pub(crate) async fn submit(
     body: Bytes,
 ) -> Response {
     let (Mode::Builtin(b), Some(user)) = (&st.access.mode, owner(&caller, by_token.is_some())) else {
-        return answer(&st, &caller, by_token.is_some(), &headers, None).await;
+        // Nothing to change here for this caller (another mode, no session, a machine client).
+        let mut r = answer(&st, &caller, by_token.is_some(), &headers, None).await;
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
     };
     let form = std::str::from_utf8(&body).ok().and_then(percent::form_pairs).unwrap_or_default();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -107,7 +110,9 @@ async fn act(b: &Arc<Builtin>, user: String, action: String, id: String) -> Noti
         Ok(Ok(n)) => n,
         Ok(Err((user, IssuerError::NotFound(_)))) => {
             // The same answer for someone else's client as for none: ids are not probed.
-            tracing::warn!(target: "audit", who = %user, event = "client_action_refused", %action, client_id = ?id.chars().take(64).collect::<String>(), "no such client of this user");
+            // Both come from the form: quoted (`?`) and cut short in the log.
+            let short = |s: &str| s.chars().take(64).collect::<String>();
+            tracing::warn!(target: "audit", who = %user, event = "client_action_refused", action = ?short(&action), client_id = ?short(&id), "no such client of this user");
             Notice::Refused(StatusCode::NOT_FOUND, "You have no active client with that id.".to_owned())
         }
         Ok(Err((_, IssuerError::Invalid(m)))) => Notice::Refused(StatusCode::CONFLICT, m),

@@ -249,6 +249,15 @@ async fn a_machine_client_cannot_make_clients_and_a_removed_users_clients_are_re
     // Its own token reaches the page but manages nothing.
     let r = client().get(s.url("/portal/credentials")).bearer_auth(&t).send().await.unwrap();
     assert!(!r.text().await.unwrap().contains("New M2M client"));
+    let r = client()
+        .post(s.url("/portal/credentials"))
+        .bearer_auth(&t)
+        .form(&[("action", "create"), ("csrf", &alice.token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(s.issuer().owned_clients("alice").unwrap().len(), 1, "nothing made");
     assert!(s.issuer().remove_user("alice").unwrap());
     assert_eq!(token(&s, &id, &secret).await.0, 401);
 }
