@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { Processes, freePort, launch, needTools, serverBin } from './harness.mjs';
 
 const USER = 'carol';
+const OTHER = 'dave';
 const PASSWORD = 'a credentials password';
 const DATA = '/hapi/data?dataset=e2e/field&start=2024-01-01T00:00Z&stop=2024-01-01T00:10Z';
 
@@ -27,6 +28,7 @@ let keep = false;
 let failed = false;
 let procs;
 let context;
+let otherContext;
 let hapi; // { url, proc }
 
 before(async () => {
@@ -66,6 +68,7 @@ info = '''{"parameters":[
   writeFileSync(join(out, 'field.csv'), `${csv.join('\n')}\n`);
   await procs.run('ingest', serverBin, ['ingest', '--config', file, '--dataset', 'e2e/field', join(out, 'field.csv')]);
   await procs.run('users', serverBin, ['users', 'add', '--config', file, USER], {}, `${PASSWORD}\n`);
+  await procs.run('users-other', serverBin, ['users', 'add', '--config', file, OTHER], {}, `${PASSWORD}\n`);
   hapi.proc = procs.start('hapi', serverBin, ['serve', '--config', file, '--listen', `127.0.0.1:${port}`], {
     RUST_LOG: 'info',
     NO_COLOR: '1',
@@ -76,6 +79,7 @@ info = '''{"parameters":[
 
 after(async () => {
   await context?.close().catch(() => {});
+  await otherContext?.close().catch(() => {});
   await procs?.stopAll().catch(() => {});
   if (keep || failed) console.log(`# kept ${out} (screenshots, logs)`);
   else rmSync(out, { recursive: true, force: true });
@@ -95,6 +99,16 @@ function seedCurl(id, secret) {
   return { status: Number(lines.pop()), body: JSON.parse(lines.join('\n')) };
 }
 
+/** Logs `page` in as `user`, starting from the Credentials page. */
+async function logIn(page, user) {
+  await page.goto(`${hapi.url}/portal/credentials`);
+  await page.waitForURL((u) => u.pathname === '/auth/login');
+  await page.getByLabel('User').fill(user);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(`${hapi.url}/portal/credentials`);
+}
+
 test('a user makes, uses, rotates and revokes their own credentials', async (t) => {
   t.after(() => {
     if (t.passed === false) failed = true;
@@ -104,12 +118,7 @@ test('a user makes, uses, rotates and revokes their own credentials', async (t) 
   page.on('console', (m) => /Content Security Policy|Refused to/.test(m.text()) && problems.push(m.text()));
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   try {
-    await page.goto(`${hapi.url}/portal/credentials`);
-    await page.waitForURL((u) => u.pathname === '/auth/login');
-    await page.getByLabel('User').fill(USER);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${hapi.url}/portal/credentials`);
+    await logIn(page, USER);
     await page.getByText('You have no clients yet.').waitFor();
     await shot(page, '01-credentials');
 
@@ -142,6 +151,22 @@ test('a user makes, uses, rotates and revokes their own credentials', async (t) 
     await page.reload();
     assert.match(await row.first().locator('td').nth(2).innerText(), /^\d{4}-\d\d-\d\dT/, 'the last token is listed');
     await shot(page, '04-used');
+
+    // Another user, in a browser of their own, neither sees the client nor can revoke it
+    // (their own page's CSRF token, the first user's id: the answer of an unknown id).
+    otherContext = await launch(join(out, 'other'));
+    const other = await otherContext.newPage();
+    await logIn(other, OTHER);
+    assert.ok(!(await other.content()).includes(id));
+    await shot(other, '04b-other-user');
+    const csrf = await other.locator('input[name=csrf]').first().getAttribute('value');
+    const post = (clientId) =>
+      other.request.post(`${hapi.url}/portal/credentials`, { form: { action: 'revoke', id: clientId, csrf } });
+    const theirs = await post(id);
+    const unknown = await post('no-such-client');
+    assert.equal(theirs.status(), 404);
+    assert.equal((await theirs.text()).replaceAll(id, ''), await unknown.text());
+    assert.equal(seedCurl(id, secret).status, 200, 'still the first user\'s, still active');
 
     // Rotate: a new secret once, the old one refused.
     await page.getByRole('button', { name: 'Rotate the secret' }).click();
