@@ -32,7 +32,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::keyfile;
-use crate::store::{AuthStore, SqliteAuthStore};
+use crate::store::{AuthStore, PENDING_SECRET, SqliteAuthStore};
 use crate::validate::ValidatorConfig;
 use crate::{Identity, secret, unix_now};
 
@@ -63,6 +63,13 @@ pub struct ClientInfo {
     pub secret_rotated_at: i64,
     /// When it was revoked; revoked clients get `invalid_client`.
     pub revoked_at: Option<i64>,
+    /// The local account that made it on the portal (its tokens carry that account's
+    /// current roles); `None` for an operator's client.
+    pub owner: Option<String>,
+    /// When it was last given a token.
+    pub last_used_at: Option<i64>,
+    /// A self-service client whose secret was not yet shown (it has none).
+    pub secret_pending: bool,
 }
 
 /// A local browser-login account, without its password.
@@ -380,6 +387,9 @@ impl Issuer {
             tracing::error!(error = %e, "signing an access token failed");
             OAuthError::server_error()
         })?;
+        if let Err(e) = self.store.touch_client(&id, now) {
+            tracing::warn!(client_id = %id, error = %e, "recording a client's last use failed");
+        }
         tracing::info!(client_id = %id, %scope, "issued an access token");
         Ok(json!({
             "access_token": token,
@@ -397,7 +407,7 @@ impl Issuer {
             OAuthError::server_error()
         })?;
         let secret = if secret.len() > MAX_SECRET { "" } else { secret };
-        let Some(r) = row.filter(|r| !r.revoked) else {
+        let Some(r) = row.filter(|r| !r.revoked && r.secret_hash != PENDING_SECRET) else {
             let _ = self.check(secret, self.dummy_client_hash());
             return Ok(None);
         };
@@ -407,7 +417,17 @@ impl Issuer {
         if secret::is_slow(&r.secret_hash) {
             self.upgrade_hash(id, secret, &r.secret_hash);
         }
-        Ok(Some(r.roles))
+        let Some(owner) = r.owner else { return Ok(Some(r.roles)) };
+        // A self-service client carries its owner's roles as they are now, and ends with
+        // the account.
+        match self.store.user(&owner) {
+            Ok(Some(u)) => Ok(Some(u.roles)),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the user database failed");
+                Err(OAuthError::server_error())
+            }
+        }
     }
 
     /// Replaces a client's Argon2 hash with a PBKDF2 one of the same secret, once it is
@@ -480,8 +500,87 @@ impl Issuer {
             created_at: now,
             secret_rotated_at: now,
             revoked_at: None,
+            owner: None,
+            last_used_at: None,
+            secret_pending: false,
         };
         Ok((info, secret))
+    }
+
+    /// Creates a self-service client of local account `owner`, at most `cap` active ones
+    /// per account. It has no secret until [`Issuer::reveal_secret`]: the secret is made
+    /// when it is shown, so nothing but its hash is ever stored.
+    pub fn create_owned_client(&self, owner: &str, cap: u32) -> Result<ClientInfo, IssuerError> {
+        if self.store.user(owner)?.is_none() {
+            return Err(IssuerError::NotFound(format!("user {owner}")));
+        }
+        let id = secret::new_client_id().map_err(IssuerError::Crypto)?;
+        let now = unix_now();
+        // Ids are 128 random bits: a refusal is the cap, not a taken id.
+        if !self.store.insert_owned_client(&id, PENDING_SECRET, owner, cap, now)? {
+            return Err(IssuerError::Invalid(format!(
+                "you have {cap} active clients, the most allowed; revoke one to create another"
+            )));
+        }
+        tracing::info!(target: "audit", who = %owner, client_id = %id, event = "client_created", "self-service client created");
+        Ok(ClientInfo {
+            id,
+            roles: Vec::new(),
+            created_at: now,
+            secret_rotated_at: now,
+            revoked_at: None,
+            owner: Some(owner.to_owned()),
+            last_used_at: None,
+            secret_pending: true,
+        })
+    }
+
+    /// `owner`'s clients, oldest first, revoked ones included.
+    pub fn owned_clients(&self, owner: &str) -> Result<Vec<ClientInfo>, IssuerError> {
+        let mut all = self.store.list_clients()?;
+        all.retain(|c| c.owner.as_deref() == Some(owner));
+        Ok(all)
+    }
+
+    /// Client `id` if it is `owner`'s and active; someone else's is as unknown as a
+    /// missing one.
+    fn owned_active(&self, owner: &str, id: &str) -> Result<(), IssuerError> {
+        match self.store.client(id)? {
+            Some(c) if c.owner.as_deref() == Some(owner) && !c.revoked => Ok(()),
+            _ => Err(IssuerError::NotFound(format!("client {id}"))),
+        }
+    }
+
+    /// The first secret of `owner`'s client `id`, made now and shown this once: `None`
+    /// when it was shown before (then only a rotation gives a new one).
+    pub fn reveal_secret(&self, owner: &str, id: &str) -> Result<Option<String>, IssuerError> {
+        self.owned_active(owner, id)?;
+        let secret = secret::new_secret().map_err(IssuerError::Crypto)?;
+        let hash = secret::hash_client_secret(&secret).map_err(IssuerError::Crypto)?;
+        if !self.store.replace_secret_hash(id, PENDING_SECRET, &hash)? {
+            tracing::warn!(target: "audit", who = %owner, client_id = %id, event = "secret_reveal_refused", "client secret already shown");
+            return Ok(None);
+        }
+        tracing::info!(target: "audit", who = %owner, client_id = %id, event = "secret_revealed", "client secret shown");
+        Ok(Some(secret))
+    }
+
+    /// [`Issuer::rotate_secret`] of `owner`'s active client `id`.
+    pub fn rotate_owned(&self, owner: &str, id: &str) -> Result<String, IssuerError> {
+        self.owned_active(owner, id)?;
+        let s = self.rotate_secret(id)?;
+        tracing::info!(target: "audit", who = %owner, client_id = %id, event = "client_rotated", "self-service client secret rotated");
+        Ok(s)
+    }
+
+    /// [`Issuer::revoke_client`] of `owner`'s active client `id`.
+    pub fn revoke_owned(&self, owner: &str, id: &str) -> Result<(), IssuerError> {
+        self.owned_active(owner, id)?;
+        if !self.revoke_client(id)? {
+            return Err(IssuerError::NotFound(format!("client {id}")));
+        }
+        tracing::info!(target: "audit", who = %owner, client_id = %id, event = "client_revoked", "self-service client revoked");
+        Ok(())
     }
 
     /// All clients, revoked ones included.

@@ -221,6 +221,19 @@ mod tests {
         ) -> Result<bool, IssuerError> {
             self.inner.insert_client(id, hash, roles, now)
         }
+        fn insert_owned_client(
+            &self,
+            id: &str,
+            hash: &str,
+            owner: &str,
+            cap: u32,
+            now: i64,
+        ) -> Result<bool, IssuerError> {
+            self.inner.insert_owned_client(id, hash, owner, cap, now)
+        }
+        fn touch_client(&self, id: &str, now: i64) -> Result<(), IssuerError> {
+            self.inner.touch_client(id, now)
+        }
         fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError> {
             self.inner.client(id)
         }

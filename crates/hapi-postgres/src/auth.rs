@@ -22,9 +22,10 @@ use crate::{Database, Migrations, PgError};
 /// The auth tables' migrations.
 pub const MIGRATIONS: Migrations = Migrations {
     component: "auth",
-    steps: &[(
-        1,
-        "CREATE TABLE hapi_clients (
+    steps: &[
+        (
+            1,
+            "CREATE TABLE hapi_clients (
              id                TEXT PRIMARY KEY,
              secret_hash       TEXT NOT NULL,     -- PHC string, never the secret
              roles             TEXT[] NOT NULL,
@@ -48,7 +49,16 @@ pub const MIGRATIONS: Migrations = Migrations {
          );
          CREATE INDEX hapi_sessions_subject ON hapi_sessions (subject);
          CREATE INDEX hapi_sessions_expiry ON hapi_sessions (expires_at);",
-    )],
+        ),
+        (
+            2,
+            // Self-service clients (the portal's Credentials page): the local account that
+            // made one (NULL: an operator's client), and its last token.
+            "ALTER TABLE hapi_clients ADD COLUMN owner TEXT;
+             ALTER TABLE hapi_clients ADD COLUMN last_used_at BIGINT;
+             CREATE INDEX hapi_clients_owner ON hapi_clients (owner);",
+        ),
+    ],
 };
 
 /// [`AuthStore`] on PostgreSQL.
@@ -113,17 +123,58 @@ impl AuthStore for PgAuthStore {
         Ok(n == 1)
     }
 
+    fn insert_owned_client(
+        &self,
+        id: &str,
+        hash: &str,
+        owner: &str,
+        cap: u32,
+        now: i64,
+    ) -> Result<bool, IssuerError> {
+        // Locks the owner's account row first, so two concurrent creations cannot both
+        // pass the cap (READ COMMITTED would let both count the same rows).
+        let cap = i64::from(cap);
+        self.block(async {
+            let mut conn = self.db.writer().await?;
+            let tx = conn.transaction().await?;
+            tx.execute("SELECT 1 FROM hapi_users WHERE name = $1 FOR UPDATE", &[&owner]).await?;
+            let n = tx
+                .execute(
+                    "INSERT INTO hapi_clients (id, secret_hash, roles, created_at, secret_rotated_at, owner)
+                     SELECT $1, $2, '{}', $4, $4, $3
+                     WHERE (SELECT count(*) FROM hapi_clients WHERE owner = $3 AND revoked_at IS NULL) < $5
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&id, &hash, &owner, &now, &cap],
+                )
+                .await?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn touch_client(&self, id: &str, now: i64) -> Result<(), IssuerError> {
+        self.execute("UPDATE hapi_clients SET last_used_at = $2 WHERE id = $1", &[&id, &now])?;
+        Ok(())
+    }
+
     fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError> {
         let rows = self.query(
-            "SELECT secret_hash, roles, revoked_at IS NOT NULL FROM hapi_clients WHERE id = $1",
+            "SELECT secret_hash, roles, revoked_at IS NOT NULL, owner FROM hapi_clients WHERE id = $1",
             &[&id],
         )?;
-        Ok(rows.first().map(|r| ClientRow { secret_hash: r.get(0), roles: r.get(1), revoked: r.get(2) }))
+        Ok(rows.first().map(|r| ClientRow {
+            secret_hash: r.get(0),
+            roles: r.get(1),
+            revoked: r.get(2),
+            owner: r.get(3),
+        }))
     }
 
     fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
         let rows = self.query(
-            "SELECT id, roles, created_at, secret_rotated_at, revoked_at FROM hapi_clients ORDER BY created_at, id",
+            "SELECT id, roles, created_at, secret_rotated_at, revoked_at, owner, last_used_at,
+                    secret_hash = '' /* PENDING_SECRET */ FROM hapi_clients
+             ORDER BY created_at, id",
             &[],
         )?;
         Ok(rows
@@ -134,6 +185,9 @@ impl AuthStore for PgAuthStore {
                 created_at: r.get(2),
                 secret_rotated_at: r.get(3),
                 revoked_at: r.get(4),
+                owner: r.get(5),
+                last_used_at: r.get(6),
+                secret_pending: r.get(7),
             })
             .collect())
     }
@@ -163,7 +217,11 @@ impl AuthStore for PgAuthStore {
     }
 
     fn client_active(&self, id: &str) -> Result<bool, IssuerError> {
-        let rows = self.query("SELECT revoked_at IS NULL FROM hapi_clients WHERE id = $1", &[&id])?;
+        let rows = self.query(
+            "SELECT c.revoked_at IS NULL AND (c.owner IS NULL OR u.name IS NOT NULL)
+             FROM hapi_clients c LEFT JOIN hapi_users u ON u.name = c.owner WHERE c.id = $1",
+            &[&id],
+        )?;
         Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
     }
 
@@ -197,6 +255,12 @@ impl AuthStore for PgAuthStore {
             let tx = conn.transaction().await?;
             let n = tx.execute("DELETE FROM hapi_users WHERE name = $1", &[&name]).await?;
             tx.execute("DELETE FROM hapi_sessions WHERE subject = $1 AND local", &[&name]).await?;
+            tx.execute(
+                "UPDATE hapi_clients SET revoked_at = extract(epoch FROM now())::bigint
+                 WHERE owner = $1 AND revoked_at IS NULL",
+                &[&name],
+            )
+            .await?;
             tx.commit().await?;
             Ok(n == 1)
         })

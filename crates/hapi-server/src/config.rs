@@ -394,6 +394,9 @@ pub struct IssuerFileConfig {
     pub audience: Option<String>,
     /// Clock leeway in seconds when checking them (default 30; replicas' clocks differ).
     pub leeway: Option<u64>,
+    /// Active self-service clients a local account may have (the portal's Credentials
+    /// page; default 10, 0 turns the page's creation off).
+    pub max_clients_per_user: Option<u32>,
 }
 
 /// `[auth.oidc]`.
@@ -422,6 +425,9 @@ pub struct OidcFileConfig {
     /// Also accept opaque tokens through RFC 7662 introspection (with the client above).
     #[serde(default)]
     pub introspection: bool,
+    /// Where users register machine-to-machine clients at the provider; the portal's
+    /// Credentials page links there (none: the page says so).
+    pub registration_url: Option<String>,
 }
 
 impl std::fmt::Debug for OidcFileConfig {
@@ -692,6 +698,8 @@ pub struct AuthSettings {
 
 /// What each mode needs, ready to use.
 #[derive(Debug, Clone)]
+// Built once at start-up: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ModeSettings {
     /// No access control.
     Open,
@@ -701,6 +709,8 @@ pub enum ModeSettings {
         issuer: hapi_auth::IssuerConfig,
         /// Clock leeway when checking its tokens.
         leeway: std::time::Duration,
+        /// Active self-service clients per local account.
+        max_clients_per_user: u32,
     },
     /// An external provider.
     Oidc {
@@ -708,6 +718,8 @@ pub enum ModeSettings {
         validator: hapi_auth::ValidatorConfig,
         /// Our confidential client there, for the browser login.
         login: Option<LoginClient>,
+        /// The provider's page for registering clients, linked from the portal.
+        registration_url: Option<String>,
     },
 }
 
@@ -782,6 +794,7 @@ fn auth_settings(
                 token_ttl: std::time::Duration::from_secs(a.issuer.token_ttl.unwrap_or(300)),
             },
             leeway: std::time::Duration::from_secs(a.issuer.leeway.unwrap_or(30)),
+            max_clients_per_user: a.issuer.max_clients_per_user.unwrap_or(10),
         },
         AuthMode::Oidc => {
             let o = a.oidc.context("[auth.oidc] missing")?;
@@ -840,7 +853,11 @@ fn oidc_settings(o: OidcFileConfig) -> Result<ModeSettings> {
             client_secret: c.client_secret.clone(),
         });
     }
-    Ok(ModeSettings::Oidc { validator: v, login })
+    let registration_url = o.registration_url;
+    if registration_url.as_deref().is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
+        anyhow::bail!("[auth.oidc] registration_url must be an http(s) URL");
+    }
+    Ok(ModeSettings::Oidc { validator: v, login, registration_url })
 }
 
 /// Parses and validates a configuration. `base` is the directory that relative
@@ -1318,12 +1335,18 @@ mod tests {
         let oidc = "[auth]\nmode = \"oidc\"\n[auth.oidc]\nissuer = \"https://sso.example/realms/swe\"\n\
                     audience = [\"swe_hapiserver\"]\njwks_refetch_interval = 5\nclient_secret = \"s3cret\"";
         let c = load(&cfg(oidc), Path::new("."), &Overrides::default()).unwrap();
-        let ModeSettings::Oidc { validator, login } = &c.auth.mode else { panic!("oidc mode") };
+        let ModeSettings::Oidc { validator, login, .. } = &c.auth.mode else { panic!("oidc mode") };
         assert_eq!(validator.jwks_min_refetch.as_secs(), 5);
         assert!(login.is_none(), "a secret without a client id is no login client");
         assert!(!format!("{c:?}").contains("s3cret"), "secrets never in Debug");
         let e = load(&cfg("[auth]\nmode = \"oidc\""), Path::new("."), &Overrides::default()).unwrap_err();
         assert!(format!("{e:#}").contains("[auth.oidc]"), "{e:#}");
+        let bad = format!("{oidc}\nregistration_url = \"javascript:alert(1)\"");
+        let e = load(&cfg(&bad), Path::new("."), &Overrides::default()).unwrap_err();
+        assert!(format!("{e:#}").contains("registration_url"), "{e:#}");
+        let c = load(&cfg("[auth.issuer]\nmax_clients_per_user = 3"), Path::new("."), &Overrides::default())
+            .unwrap();
+        assert!(matches!(c.auth.mode, ModeSettings::Builtin { max_clients_per_user: 3, .. }));
         let e = load(&cfg("[auth]\npublic_paths = [\"/hapi/data\"]"), Path::new("."), &Overrides::default())
             .unwrap_err();
         assert!(format!("{e:#}").contains("public_paths"), "{e:#}");

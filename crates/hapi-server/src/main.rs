@@ -343,7 +343,11 @@ fn main() -> Result<()> {
                 ClientAction::List => {
                     for c in issuer.list_clients()? {
                         let state = if c.revoked_at.is_some() { "revoked" } else { "active" };
-                        println!("{}\t{state}\troles={}", c.id, c.roles.join(","));
+                        // A self-service client's tokens carry its owner's roles, not its own.
+                        match &c.owner {
+                            Some(o) => println!("{}\t{state}\troles=(its owner's)\towner={o}", c.id),
+                            None => println!("{}\t{state}\troles={}", c.id, c.roles.join(",")),
+                        }
                     }
                 }
                 ClientAction::Revoke { id } => {

@@ -1,7 +1,7 @@
 //! What every [`AuthStore`] must do, as one check each backend's tests run (SQLite here,
 //! PostgreSQL in `hapi-postgres`), so the backends cannot drift apart.
 
-use super::{AuthStore, ClientRow, LiveSession, SessionRow, UserRow};
+use super::{AuthStore, ClientRow, LiveSession, PENDING_SECRET, SessionRow, UserRow};
 
 fn roles(r: &[&str]) -> Vec<String> {
     r.iter().map(|s| (*s).to_owned()).collect()
@@ -11,13 +11,54 @@ fn roles(r: &[&str]) -> Vec<String> {
 pub fn check(store: &dyn AuthStore) {
     clients(store);
     users_and_sessions(store);
+    owned_clients(store);
+}
+
+/// Self-service clients: an owner, a cap, last use, and the owner's account as a
+/// condition of being active.
+fn owned_clients(store: &dyn AuthStore) {
+    assert!(store.insert_user("ann", "pw", &roles(&["r"]), 1).unwrap());
+    assert!(store.insert_owned_client("o1", PENDING_SECRET, "ann", 2, 100).unwrap());
+    assert!(store.insert_owned_client("o2", PENDING_SECRET, "ann", 2, 101).unwrap());
+    assert!(!store.insert_owned_client("o3", PENDING_SECRET, "ann", 2, 102).unwrap(), "the cap holds");
+    assert!(!store.insert_owned_client("o1", PENDING_SECRET, "bob", 2, 102).unwrap(), "an id is taken once");
+    assert!(store.client("o3").unwrap().is_none());
+    let o1 = store.client("o1").unwrap().unwrap();
+    assert_eq!(
+        (o1.owner.as_deref(), o1.secret_hash.as_str(), o1.roles.len()),
+        (Some("ann"), PENDING_SECRET, 0)
+    );
+    assert_eq!(store.client("a").unwrap().unwrap().owner, None, "an operator's client has no owner");
+    assert!(store.replace_secret_hash("o1", PENDING_SECRET, "h1").unwrap(), "the first secret is set once");
+    assert!(!store.replace_secret_hash("o1", PENDING_SECRET, "h2").unwrap());
+
+    store.touch_client("o1", 150).unwrap();
+    let listed = store.list_clients().unwrap();
+    let o1 = listed.iter().find(|c| c.id == "o1").unwrap();
+    assert_eq!((o1.owner.as_deref(), o1.last_used_at, o1.created_at), (Some("ann"), Some(150), 100));
+    let o2 = listed.iter().find(|c| c.id == "o2").unwrap();
+    assert_eq!((o2.last_used_at, o2.secret_pending, o1.secret_pending), (None, true, false));
+
+    assert!(store.revoke("o2", 160).unwrap());
+    assert!(
+        store.insert_owned_client("o3", PENDING_SECRET, "ann", 2, 161).unwrap(),
+        "revoked ones do not count"
+    );
+
+    assert!(store.client_active("o1").unwrap());
+    assert!(store.remove_user("ann").unwrap());
+    assert!(!store.client_active("o1").unwrap(), "an owner's removal ends the client");
+    assert!(store.insert_user("ann", "pw", &[], 170).unwrap());
+    assert!(!store.client_active("o1").unwrap(), "a new account of that name does not get it back");
+    assert!(store.client("o3").unwrap().unwrap().revoked);
 }
 
 fn clients(store: &dyn AuthStore) {
     assert!(store.insert_client("b", "hash-b", &roles(&["r1", "r2"]), 10).unwrap());
     assert!(!store.insert_client("b", "other", &[], 11).unwrap(), "an id is taken once");
     assert!(store.insert_client("a", "hash-a", &[], 20).unwrap());
-    let want = ClientRow { secret_hash: "hash-b".into(), roles: roles(&["r1", "r2"]), revoked: false };
+    let want =
+        ClientRow { secret_hash: "hash-b".into(), roles: roles(&["r1", "r2"]), revoked: false, owner: None };
     assert_eq!(store.client("b").unwrap(), Some(want));
     assert_eq!(store.client("nobody").unwrap(), None);
     let listed = store.list_clients().unwrap();

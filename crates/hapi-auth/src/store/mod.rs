@@ -42,18 +42,33 @@ CREATE TABLE IF NOT EXISTS sessions (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
-PRAGMA user_version = 2;
 ";
+
+/// Schema version 3: self-service clients (the portal's Credentials page). `owner` is
+/// the local account that made it (NULL: an operator's client), `last_used_at` its last
+/// token. Applied once, under a write lock, since the server and the command line may
+/// open the file at the same moment.
+const SCHEMA_3: &str = "
+ALTER TABLE clients ADD COLUMN owner TEXT;
+ALTER TABLE clients ADD COLUMN last_used_at INTEGER;
+CREATE INDEX clients_owner ON clients (owner);
+";
+
+/// The secret hash of a self-service client whose secret was not yet shown: it matches
+/// no secret, and revealing it replaces it once ([`AuthStore::replace_secret_hash`]).
+pub const PENDING_SECRET: &str = "";
 
 /// A client as the token endpoint needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRow {
     /// PHC string of the secret's hash.
     pub secret_hash: String,
-    /// Roles carried in its tokens.
+    /// Roles carried in its tokens (an owned client's are its owner's instead).
     pub roles: Vec<String>,
     /// Revoked clients get `invalid_client`.
     pub revoked: bool,
+    /// The local account whose client it is (self-service), `None` for an operator's.
+    pub owner: Option<String>,
 }
 
 /// A session to record.
@@ -94,6 +109,18 @@ pub struct UserRow {
 pub trait AuthStore: Send + Sync + fmt::Debug + 'static {
     /// Adds a client; `false` when the id is taken.
     fn insert_client(&self, id: &str, hash: &str, roles: &[String], now: i64) -> Result<bool, IssuerError>;
+    /// Adds a self-service client of local account `owner` (no roles of its own) unless
+    /// `owner` already has `cap` active clients; `false` then, or when the id is taken.
+    fn insert_owned_client(
+        &self,
+        id: &str,
+        hash: &str,
+        owner: &str,
+        cap: u32,
+        now: i64,
+    ) -> Result<bool, IssuerError>;
+    /// Records that client `id` was given a token at `now`.
+    fn touch_client(&self, id: &str, now: i64) -> Result<(), IssuerError>;
     /// A client as the token endpoint needs it.
     fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError>;
     /// Every client, oldest first.
@@ -105,7 +132,8 @@ pub trait AuthStore: Send + Sync + fmt::Debug + 'static {
     /// Replaces the secret's hash by another of the same secret, only while `old` is
     /// stored (a rotation in between wins); `secret_rotated_at` stays.
     fn replace_secret_hash(&self, id: &str, old: &str, new: &str) -> Result<bool, IssuerError>;
-    /// Whether client `id` exists and is not revoked.
+    /// Whether client `id` exists, is not revoked, and (a self-service client) its owner
+    /// still exists.
     fn client_active(&self, id: &str) -> Result<bool, IssuerError>;
     /// Adds a local account; `false` when the name is taken.
     fn insert_user(&self, name: &str, hash: &str, roles: &[String], now: i64) -> Result<bool, IssuerError>;
@@ -115,8 +143,9 @@ pub trait AuthStore: Send + Sync + fmt::Debug + 'static {
     fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError>;
     /// `false` when there is no user `name`.
     fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<bool, IssuerError>;
-    /// Removes the account and ends its sessions, in one transaction: an account of the
-    /// same name created later is a new account, not a way back into the old sessions.
+    /// Removes the account, ends its sessions and revokes its clients, in one transaction:
+    /// an account of the same name created later is a new account, not a way back into
+    /// the old sessions or clients.
     fn remove_user(&self, name: &str) -> Result<bool, IssuerError>;
     /// Records a session (and may forget expired ones, so the table stays small).
     fn insert_session(&self, s: &SessionRow, id_hash: &str, now: i64) -> Result<(), IssuerError>;
@@ -146,13 +175,14 @@ impl SqliteAuthStore {
     /// Opens (creating on first use, mode 0600) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteAuthStore, IssuerError> {
         restrict_new_file(path)?;
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(%mode, "the auth database is not in WAL mode");
         }
         conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         Ok(SqliteAuthStore { conn: Mutex::new(conn) })
     }
 
@@ -173,15 +203,42 @@ impl AuthStore for SqliteAuthStore {
         Ok(n == 1)
     }
 
+    fn insert_owned_client(
+        &self,
+        id: &str,
+        hash: &str,
+        owner: &str,
+        cap: u32,
+        now: i64,
+    ) -> Result<bool, IssuerError> {
+        // One statement: two concurrent creations cannot both pass the cap.
+        let n = self.conn().execute(
+            "INSERT INTO clients (id, secret_hash, roles, created_at, secret_rotated_at, owner)
+             SELECT ?1, ?2, '[]', ?4, ?4, ?3
+             WHERE (SELECT count(*) FROM clients WHERE owner = ?3 AND revoked_at IS NULL) < ?5
+             ON CONFLICT (id) DO NOTHING",
+            params![id, hash, owner, now, cap],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn touch_client(&self, id: &str, now: i64) -> Result<(), IssuerError> {
+        self.conn().execute("UPDATE clients SET last_used_at = ?2 WHERE id = ?1", params![id, now])?;
+        Ok(())
+    }
+
     fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError> {
         let row = self
             .conn()
-            .prepare_cached("SELECT secret_hash, roles, revoked_at IS NOT NULL FROM clients WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT secret_hash, roles, revoked_at IS NOT NULL, owner FROM clients WHERE id = ?1",
+            )?
             .query_row([id], |r| {
                 Ok(ClientRow {
                     secret_hash: r.get(0)?,
                     roles: roles_from(&r.get::<_, String>(1)?),
                     revoked: r.get(2)?,
+                    owner: r.get(3)?,
                 })
             })
             .optional()?;
@@ -191,7 +248,9 @@ impl AuthStore for SqliteAuthStore {
     fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
         let conn = self.conn();
         let mut st = conn.prepare(
-            "SELECT id, roles, created_at, secret_rotated_at, revoked_at FROM clients ORDER BY created_at, id",
+            "SELECT id, roles, created_at, secret_rotated_at, revoked_at, owner, last_used_at,
+                    secret_hash = '' /* PENDING_SECRET */ FROM clients
+             ORDER BY created_at, id",
         )?;
         let rows = st.query_map([], |r| {
             Ok(ClientInfo {
@@ -200,6 +259,9 @@ impl AuthStore for SqliteAuthStore {
                 created_at: r.get(2)?,
                 secret_rotated_at: r.get(3)?,
                 revoked_at: r.get(4)?,
+                owner: r.get(5)?,
+                last_used_at: r.get(6)?,
+                secret_pending: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -269,6 +331,10 @@ impl AuthStore for SqliteAuthStore {
         let tx = conn.transaction()?;
         let n = tx.execute("DELETE FROM users WHERE name = ?1", [name])?;
         tx.execute("DELETE FROM sessions WHERE subject = ?1 AND local = 1", [name])?;
+        tx.execute(
+            "UPDATE clients SET revoked_at = unixepoch() WHERE owner = ?1 AND revoked_at IS NULL",
+            [name],
+        )?;
         tx.commit()?;
         Ok(n == 1)
     }
@@ -277,7 +343,10 @@ impl AuthStore for SqliteAuthStore {
     fn client_active(&self, id: &str) -> Result<bool, IssuerError> {
         let active = self
             .conn()
-            .prepare_cached("SELECT revoked_at IS NULL FROM clients WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT c.revoked_at IS NULL AND (c.owner IS NULL OR u.name IS NOT NULL)
+                 FROM clients c LEFT JOIN users u ON u.name = c.owner WHERE c.id = ?1",
+            )?
             .query_row([id], |r| r.get::<_, bool>(0))
             .optional()?;
         Ok(active == Some(true))
@@ -336,6 +405,18 @@ impl AuthStore for SqliteAuthStore {
     }
 }
 
+/// Brings an older database to the current schema (user_version 2 → 3).
+fn migrate(conn: &mut Connection) -> Result<(), IssuerError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 3 {
+        tx.execute_batch(SCHEMA_3)?;
+        tx.execute_batch("PRAGMA user_version = 3")?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Creates the database file readable by its owner only; SQLite gives the `-wal` and
 /// `-shm` files the same permissions.
 fn restrict_new_file(path: &Path) -> Result<(), IssuerError> {
@@ -358,5 +439,23 @@ mod tests {
     fn the_sqlite_backend_keeps_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         contract::check(&SqliteAuthStore::open(&dir.path().join("auth.sqlite3")).unwrap());
+    }
+
+    #[test]
+    fn a_version_2_database_gains_the_owner_columns_and_keeps_its_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.sqlite3");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(&format!("{SCHEMA}PRAGMA user_version = 2;")).unwrap();
+        old.execute("INSERT INTO clients VALUES ('c', 'h', '[\"r\"]', 1, 1, NULL)", []).unwrap();
+        drop(old);
+        let store = SqliteAuthStore::open(&path).unwrap();
+        let c = store.client("c").unwrap().unwrap();
+        assert_eq!((c.roles, c.owner), (vec!["r".to_owned()], None));
+        drop(store);
+        // Opening again migrates nothing twice.
+        let store = SqliteAuthStore::open(&path).unwrap();
+        let v: i64 = store.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 3);
     }
 }

@@ -81,7 +81,10 @@ async fn the_seed_curl_sequence() {
     // Two tokens differ (jti), the client list shows the client, the secret is nowhere.
     let again = issuer.token(&seed_request(&client.id, &secret), None).expect("token");
     assert_ne!(again["access_token"], body["access_token"]);
-    assert_eq!(issuer.list_clients().expect("list"), [client]);
+    let listed = issuer.list_clients().expect("list");
+    let used = listed.first().and_then(|c| c.last_used_at);
+    assert!(used.is_some_and(|t| t >= client.created_at), "a token records the client's last use");
+    assert_eq!(listed, [hapi_auth::ClientInfo { last_used_at: used, ..client }]);
     assert!(!format!("{issuer:?}").contains(&secret));
     let db = std::fs::read(dir.path().join("auth.sqlite3")).expect("db");
     assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()));
@@ -461,4 +464,64 @@ fn revocation_answers_are_reused_for_the_recheck_interval() {
 fn unix_now() -> i64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
     i64::try_from(d.as_secs()).expect("seconds")
+}
+
+/// The roles in a token the issuer gives client `id` for `secret`, or the error code.
+fn token_roles(issuer: &Issuer, id: &str, secret: &str) -> Result<Vec<String>, &'static str> {
+    let body = issuer.token(&seed_request(id, secret), None).map_err(|e| e.error)?;
+    let token = body["access_token"].as_str().unwrap_or_default();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').nth(1).unwrap_or_default(),
+        )
+        .expect("payload"),
+    )
+    .expect("claims");
+    Ok(serde_json::from_value(claims["roles"].clone()).expect("roles"))
+}
+
+#[test]
+fn a_self_service_client_shows_its_secret_once_and_carries_its_owners_roles() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let issuer = open(dir.path());
+    issuer.add_user("ann", "a long password", &["reader".to_owned(), "embargo".to_owned()]).expect("ann");
+    issuer.add_user("bob", "a long password", &[]).expect("bob");
+    assert!(matches!(issuer.create_owned_client("nobody", 10), Err(IssuerError::NotFound(_))));
+
+    let c = issuer.create_owned_client("ann", 2).expect("client");
+    assert_eq!(token_roles(&issuer, &c.id, ""), Err("invalid_client"), "no secret before it is shown");
+    assert!(matches!(issuer.reveal_secret("bob", &c.id), Err(IssuerError::NotFound(_))), "not bob's");
+    let secret = issuer.reveal_secret("ann", &c.id).expect("reveal").expect("first time");
+    assert_eq!(issuer.reveal_secret("ann", &c.id).expect("reveal"), None, "shown once");
+    assert_eq!(token_roles(&issuer, &c.id, &secret), Ok(vec!["reader".to_owned(), "embargo".to_owned()]));
+
+    // The roles follow the owner's account.
+    assert!(issuer.set_user_roles("ann", &["reader".to_owned()]).expect("roles"));
+    assert_eq!(token_roles(&issuer, &c.id, &secret), Ok(vec!["reader".to_owned()]));
+
+    // Listed for the owner only, with its last use; the cap holds.
+    let mine = issuer.owned_clients("ann").expect("list");
+    assert_eq!(mine.len(), 1);
+    assert!(mine[0].last_used_at.is_some());
+    assert!(issuer.owned_clients("bob").expect("list").is_empty());
+    issuer.create_owned_client("ann", 2).expect("second");
+    assert!(matches!(issuer.create_owned_client("ann", 2), Err(IssuerError::Invalid(_))), "cap");
+
+    // Rotation: the old secret is refused; only the owner may rotate or revoke.
+    assert!(matches!(issuer.rotate_owned("bob", &c.id), Err(IssuerError::NotFound(_))));
+    assert!(matches!(issuer.revoke_owned("bob", &c.id), Err(IssuerError::NotFound(_))));
+    let new = issuer.rotate_owned("ann", &c.id).expect("rotate");
+    assert_eq!(token_roles(&issuer, &c.id, &secret), Err("invalid_client"));
+    assert!(token_roles(&issuer, &c.id, &new).is_ok());
+    issuer.revoke_owned("ann", &c.id).expect("revoke");
+    assert_eq!(token_roles(&issuer, &c.id, &new), Err("invalid_client"));
+    assert!(matches!(issuer.revoke_owned("ann", &c.id), Err(IssuerError::NotFound(_))));
+
+    // A removed account's clients are refused.
+    let d = issuer.create_owned_client("ann", 2).expect("again");
+    let s = issuer.reveal_secret("ann", &d.id).expect("reveal").expect("first");
+    assert!(token_roles(&issuer, &d.id, &s).is_ok());
+    assert!(issuer.remove_user("ann").expect("remove"));
+    assert_eq!(token_roles(&issuer, &d.id, &s), Err("invalid_client"));
 }

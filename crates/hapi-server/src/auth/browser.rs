@@ -230,7 +230,7 @@ fn with_cookie(mut r: Response, c: Option<HeaderValue>) -> Response {
 
 /// 403 for a form post whose CSRF token is missing or not the browser's: forged, or a
 /// form older than its cookie. Nothing was changed.
-fn forged(site: &Site, again: &str) -> Response {
+pub(crate) fn forged(site: &Site, again: &str) -> Response {
     let body = page(
         "Form refused",
         &format!(

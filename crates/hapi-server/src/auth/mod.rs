@@ -125,6 +125,8 @@ pub struct Builtin {
     pub throttle: throttle::Throttle,
     /// Prefix and public URL.
     pub site: Site,
+    /// Active self-service clients per local account.
+    pub max_clients_per_user: u32,
 }
 
 /// An external provider: its token check, and its browser login if configured.
@@ -138,6 +140,8 @@ pub struct Oidc {
     pub browser: Browser,
     /// Prefix and public URL.
     pub site: Site,
+    /// The provider's page for registering clients (the portal links there).
+    pub registration_url: Option<String>,
 }
 
 /// Browser sessions: sealed cookies naming server-side sessions that can end.
@@ -172,7 +176,7 @@ impl Access {
         };
         let mode = match &s.mode {
             ModeSettings::Open => Mode::Open,
-            ModeSettings::Builtin { issuer, leeway } => {
+            ModeSettings::Builtin { issuer, leeway, max_clients_per_user } => {
                 let db = db.as_ref().context("the built-in issuer needs its database")?;
                 let issuer = Issuer::with_store(&s.issuer_key_file, db.clone(), issuer.clone())
                     .context("opening the built-in token issuer")?;
@@ -186,9 +190,10 @@ impl Access {
                     hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
                     throttle: throttle::Throttle::default(),
                     site: site.clone(),
+                    max_clients_per_user: *max_clients_per_user,
                 }))
             }
-            ModeSettings::Oidc { validator, login } => {
+            ModeSettings::Oidc { validator, login, registration_url } => {
                 let db = db.as_ref().context("browser sessions need their database")?;
                 let v = TokenValidator::discover(validator.clone())
                     .await
@@ -198,6 +203,7 @@ impl Access {
                     login: login.clone(),
                     browser: browser(db)?,
                     site: site.clone(),
+                    registration_url: registration_url.clone(),
                 }))
             }
         };

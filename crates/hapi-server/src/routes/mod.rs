@@ -1,6 +1,7 @@
 //! The router: which path goes to which handler, and the layers every response passes.
 
 mod assets;
+mod credentials;
 mod data;
 mod dataset_page;
 mod downloads;
@@ -41,6 +42,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let pages: Router = Router::new()
         .route(&p("/hapi"), get(landing::page))
         .route(&p("/portal/dataset"), get(dataset_page::page))
+        .route(&p("/portal/credentials"), get(credentials::page).post(credentials::submit))
         .with_state(state.clone())
         .merge(access.routes())
         .layer(middleware::map_response(page_headers));

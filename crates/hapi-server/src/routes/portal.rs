@@ -1,7 +1,7 @@
 //! The parts every portal page shares: the frame (head, the navigation with the login
 //! state, the footer with our scripts), the client tools' list, and the addresses of
-//! dataset pages. The pages themselves are `landing.rs` (the catalog) and
-//! `dataset_page.rs`; the security headers are added by one layer over all of them
+//! dataset pages. The pages themselves are `landing.rs` (the catalog),
+//! `dataset_page.rs` and `credentials.rs` (a user's own machine clients); the security headers are added by one layer over all of them
 //! (`routes/mod.rs`, `html::page_headers`).
 
 use std::fmt::Write as _;
@@ -19,6 +19,7 @@ use crate::state::AppState;
 pub(crate) enum Nav {
     Catalog,
     Dataset,
+    Credentials,
 }
 
 /// The path of dataset `id`'s page.
@@ -41,6 +42,12 @@ pub(crate) fn open(st: &AppState, caller: &Caller, title: &str, nav: Nav) -> Str
     // The login state: who is logged in and the logout page (a POST with its CSRF token there).
     match (&caller.0, st.access.browser().is_some()) {
         (Some(id), _) => {
+            let _ = write!(
+                h,
+                "<a href=\"{}\"{}>Credentials</a>",
+                esc(&site.path("/portal/credentials")),
+                current(Nav::Credentials)
+            );
             let _ = write!(
                 h,
                 "<span class=\"who\">Logged in as <code>{}</code> <a href=\"{}\">Log out</a></span>",

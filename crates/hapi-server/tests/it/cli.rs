@@ -49,6 +49,20 @@ fn clients_and_users_are_managed_from_the_command_line() {
     let (_, users) = run(&["users", "list", "--config", c], "");
     assert_eq!(users.trim(), "alice\troles=private,embargo");
     assert!(!run(&["users", "roles", "nobody", "--config", c], "").0);
+
+    // A client alice made on the portal: listed with its owner, revocable by the operator.
+    let cfg_issuer = hapi_auth::IssuerConfig {
+        issuer_url: "http://127.0.0.1:1".into(),
+        audience: "a".into(),
+        scopes: vec!["s".into()],
+        token_ttl: std::time::Duration::from_secs(300),
+    };
+    let issuer = hapi_auth::Issuer::open(&dir.path().join("data"), cfg_issuer).unwrap();
+    let own = issuer.create_owned_client("alice", 10).unwrap();
+    let (_, list) = run(&["clients", "list", "--config", c], "");
+    assert!(list.contains(&format!("{}\tactive\troles=(its owner's)\towner=alice", own.id)), "{list}");
+    assert!(run(&["clients", "revoke", &own.id, "--config", c], "").0);
+    assert!(issuer.owned_clients("alice").unwrap()[0].revoked_at.is_some());
     assert!(run(&["users", "remove", "alice", "--config", c], "").0);
     assert!(!run(&["users", "remove", "alice", "--config", c], "").0);
 }

@@ -6,6 +6,7 @@ mod cli;
 mod command;
 mod connections;
 mod crash;
+mod credentials;
 mod demo;
 mod files;
 mod flood;

@@ -860,3 +860,24 @@ async fn hapi_on(idp: &Idp, port: u16) -> Hapi {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     hapi_with(idp, "", listener).await
 }
+
+/// Issue 9 item 4: with an external provider the Credentials page links to its client
+/// registration (`[auth.oidc] registration_url`, escaped), or says there is none.
+#[tokio::test]
+async fn the_credentials_page_links_to_the_providers_registration() {
+    if skip_without_provider() {
+        return;
+    }
+    let idp = shared_idp().await;
+    let answer = idp.token_response("hapi-cli", Some(SCOPE), None).await;
+    let t = answer["access_token"].as_str().unwrap();
+    let s = hapi(idp, "registration_url = \"https://idp.example/register?a=1&b=\\\"<x>\"").await;
+    let (status, _, html) = s.get("/portal/credentials", t).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<a href=\"https://idp.example/register?a=1&amp;b=&quot;&lt;x&gt;\">"), "{html}");
+    assert!(!html.contains("New M2M client"));
+    let s = hapi(idp, "").await;
+    let (status, _, html) = s.get("/portal/credentials", t).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("no self-service registration page"), "{html}");
+}
