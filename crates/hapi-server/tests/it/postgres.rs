@@ -59,7 +59,7 @@ fn unpinned() -> String {
 const RECENT: &str = "/hapi/data?dataset=ds1&start=2016-01-03T00:00Z&stop=2016-01-04T00:00Z";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_follow_an_ingest_within_a_second() {
+async fn two_replicas_follow_an_ingest() {
     let Some(pg) = hapi_pgtest::shared() else { return };
     let url = pg.fresh_database();
     let a = TestServer::on_postgres(CONFIG, &url, &[("ds1", ds1_csv())]).await;
@@ -79,7 +79,9 @@ async fn two_replicas_follow_an_ingest_within_a_second() {
             if extent.is_some_and(|(_, last)| last > 1_451_779_200_000_000_000) {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_millis(1500), "extent not moved: {extent:?}");
+            // Not a speed test (the replica test prints the time): well inside the 30 s
+            // safety net, so only the notification can have moved it.
+            assert!(started.elapsed() < Duration::from_secs(10), "extent not moved: {extent:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let (status, body) = s.text(RECENT).await;
@@ -110,8 +112,9 @@ async fn stop_date_follows_appends_from_another_replica() {
     .await
     .unwrap()
     .unwrap();
-    // The refresher ticks each second and the notification arrives in milliseconds.
-    wait_moved(&b, &before, Duration::from_millis(2500)).await;
+    // The notification arrives in milliseconds; the limit is far inside the listener's
+    // 30 s safety net, so only the notification can have moved it (not a speed test).
+    wait_moved(&b, &before, Duration::from_secs(10)).await;
     assert_eq!(stop_date(&b).await, "2016-01-03T00:05:00.000Z");
     assert_eq!(stop_date(&a).await, "2016-01-03T00:05:00.000Z");
 }
