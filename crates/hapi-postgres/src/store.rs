@@ -236,7 +236,7 @@ impl Shared {
     }
 
     /// The primary's extent: what an append continues (a standby may lag behind it).
-    async fn primary_extent(&self, id: &str) -> Result<Option<(Nanos, Nanos)>, PgError> {
+    pub(crate) async fn primary_extent(&self, id: &str) -> Result<Option<(Nanos, Nanos)>, PgError> {
         let conn = self.db.writer().await?;
         let meta = self.meta(&conn, id).await?;
         read_extent(&conn, &meta).await

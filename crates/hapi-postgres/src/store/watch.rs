@@ -8,7 +8,8 @@
 //! cannot serve, and never stays behind them either.
 //!
 //! After a lost connection (a database restart) it reconnects with a backoff, listens
-//! again and re-reads every extent, since notifications sent meanwhile are lost; while
+//! again and owes every dataset the primary's extent (notifications sent meanwhile are
+//! lost), pending until the read pool shows it; while
 //! it is not listening, [`Extents::get_or_read`] reads the database on each call. Every
 //! 30 s it re-reads all extents anyway, a cheap net under anything missed.
 
@@ -122,19 +123,24 @@ async fn listen(weak: &Weak<Shared>) -> Result<(), PgError> {
     });
     let _abort = AbortOnDrop::of(driver);
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    // Datasets whose notified last record the read pool does not show yet.
+    let mut pending: HashMap<String, Nanos> = HashMap::new();
     {
         let Some(s) = weak.upgrade() else { return Ok(()) };
-        // Appends while we were away sent notifications nobody heard.
+        // Appends while we were away sent notifications nobody heard: what the primary
+        // holds now is owed, like a notification, until the read pool shows it (a
+        // standby that restarted too may not have replayed it yet).
         for id in s.extents.ids() {
-            s.extents.set(&id, s.extent(&id).await?);
+            if let Some((_, last)) = s.primary_extent(&id).await? {
+                pending.insert(id, last);
+            }
         }
+        follow(&s, &mut pending).await?;
         s.extents.live.store(true, Ordering::SeqCst);
         info!("store listener listening");
     }
     let mut net = tokio::time::interval(SAFETY_NET);
     net.tick().await;
-    // Datasets whose notified last record the read pool does not show yet.
-    let mut pending: HashMap<String, Nanos> = HashMap::new();
     let mut lag = tokio::time::interval(LAG_RETRY);
     lag.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
