@@ -17,7 +17,7 @@ use hapi_core::{Batch, Nanos};
 use hapi_source::{Batches, Count, Extent, Nth, Scan, ScanRequest, Source, SourceError};
 use hapi_store::codec::{self, check_times};
 
-use super::{AbortOnDrop, BLOCK_DATA, Meta, Shared, corrupt, rank};
+use super::{AbortOnDrop, Meta, Shared, corrupt, rank};
 use crate::PgError;
 
 /// An open scan: the records `next..end` of one dataset.
@@ -131,6 +131,15 @@ impl PgScan {
     }
 }
 
+/// Only the rows' bytes of each column of one block: `octet_length` to check the whole
+/// blob's size, its first time (the key check), and `substring` of the rows, which reads
+/// just the TOAST chunks holding them (the blobs are `STORAGE EXTERNAL`, uncompressed).
+/// A small request then moves its records, not a whole 16,384-record block per column.
+const BLOCK_ROWS: &str = "SELECT b.col, b.n, b.t0, octet_length(b.data), substring(b.data FROM 1 FOR 8), \
+     substring(b.data FROM w.off FOR w.len) \
+     FROM store_blocks b JOIN unnest($3::int[], $4::int[], $5::int[]) AS w(col, off, len) ON b.col = w.col \
+     WHERE b.dataset = $1 AND b.k = $2";
+
 /// Records `next..end` that lie in the block holding `next`: the batch, the block's
 /// ordinal and the index after them.
 async fn read_block(
@@ -144,29 +153,45 @@ async fn read_block(
     let k = next / meta.block_rows;
     let first = k * meta.block_rows;
     let rows = (next - first) as usize..(end - first).min(meta.block_rows) as usize;
-    let found = c.query(&c.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &cols]).await?;
+    // Bytes per record of each requested `col`: the time, then the columns.
+    let widths: Vec<usize> =
+        std::iter::once(8).chain(columns.iter().map(|&c| meta.layout.columns[c].record_bytes())).collect();
+    let offsets: Vec<i32> = widths.iter().map(|w| (rows.start * w + 1) as i32).collect();
+    let lengths: Vec<i32> = widths.iter().map(|w| (rows.len() * w) as i32).collect();
+    let found =
+        c.query(&c.prepare_cached(BLOCK_ROWS).await?, &[&meta.key, &k, &cols, &offsets, &lengths]).await?;
     let block = |col: i32| found.iter().find(|r| r.get::<_, i32>(0) == col);
     let time = block(0).ok_or_else(|| corrupt(format!("block {k} of the time column is missing")))?;
-    let (n, t0, data): (i32, Nanos, &[u8]) = (time.get(1), time.get(2), time.get(3));
+    let (n, t0, size, head, data): (i32, Nanos, i32, &[u8], &[u8]) =
+        (time.get(1), time.get(2), time.get(3), time.get(4), time.get(5));
     let n = n as usize;
-    codec::check_len(data, n, 8, "time block")?;
+    if size as usize != n * 8 {
+        return Err(corrupt(format!("time block {k}: blob of {size} bytes for {n} records")));
+    }
     if rows.end > n {
         return Err(corrupt(format!("block {k} holds {n} records, the scan needs {}", rows.end)));
     }
-    if codec::time_at(data, 0) != t0 {
+    codec::check_len(data, rows.len(), 8, "time block rows")?;
+    if head.len() != 8 || codec::time_at(head, 0) != t0 {
         return Err(corrupt(format!("block {k} does not start at its key time")));
     }
-    let times = codec::get_times(data, rows.clone());
+    let times = codec::get_times(data, 0..rows.len());
     let mut out = Vec::with_capacity(columns.len());
     for (&c, &col) in columns.iter().zip(&cols[1..]) {
         let spec = meta.layout.columns[c];
         let row = block(col).ok_or_else(|| corrupt(format!("block {k} of column {col} is missing")))?;
-        let (cn, ct0, cdata): (i32, Nanos, &[u8]) = (row.get(1), row.get(2), row.get(3));
+        let (cn, ct0, csize, cdata): (i32, Nanos, i32, &[u8]) =
+            (row.get(1), row.get(2), row.get(3), row.get(5));
         if cn as usize != n || ct0 != t0 {
             return Err(corrupt(format!("block {k} of column {col} disagrees with the time column")));
         }
-        codec::check_len(cdata, n, spec.record_bytes(), "column block")?;
-        out.push(codec::get_column(&spec, cdata, rows.clone()));
+        if csize as usize != n * spec.record_bytes() {
+            return Err(corrupt(format!(
+                "column block {k} of column {col}: blob of {csize} bytes for {n} records"
+            )));
+        }
+        codec::check_len(cdata, rows.len(), spec.record_bytes(), "column block rows")?;
+        out.push(codec::get_column(&spec, cdata, 0..rows.len()));
     }
     Ok((Batch { times, columns: out }, k, first + rows.end as i64))
 }
