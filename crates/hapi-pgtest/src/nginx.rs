@@ -70,7 +70,22 @@ impl Front {
 
 impl Drop for Front {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // `-s stop` (SIGTERM to the master by its pid file) ends the workers too; a
+        // SIGKILL of the master alone would leave them running, holding the port.
+        let stopped = Command::new(NGINX)
+            .arg("-p")
+            .arg(self.prefix.path())
+            .arg("-c")
+            .arg(self.prefix.path().join("nginx.conf"))
+            .args(["-s", "stop"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
