@@ -80,10 +80,9 @@ impl PgAuthStore {
         Ok(PgAuthStore { db, rt })
     }
 
-    /// Runs one statement's future to its end on the store's runtime. Never call from
-    /// an async task (tokio refuses to block a runtime thread).
+    /// Runs one statement's future to its end on the store's runtime ([`crate::block_on`]).
     fn block<T>(&self, f: impl Future<Output = Result<T, PgError>>) -> Result<T, IssuerError> {
-        self.rt.block_on(f).map_err(backend)
+        crate::block_on(&self.rt, f).map_err(backend)
     }
 
     /// Rows changed by one statement on the primary.

@@ -73,6 +73,21 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
+/// Runs `f` to completion on `rt` (the runtime the pools run on) for a synchronous
+/// caller: a blocking thread (`spawn_blocking`), a thread outside the runtime, or a
+/// worker of a multi-threaded runtime (in place). A current-thread runtime's own thread
+/// cannot wait on itself: call from `spawn_blocking` there. The one bridge of the
+/// synchronous `Store` and `AuthStore` traits to the async driver.
+pub(crate) fn block_on<F: std::future::Future>(rt: &tokio::runtime::Handle, f: F) -> F::Output {
+    let run = || rt.block_on(f);
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(run)
+        }
+        _ => run(),
+    }
+}
+
 /// How long start-up waits for a standby to replay a migration of the primary.
 const STANDBY_WAIT: Duration = Duration::from_secs(30);
 

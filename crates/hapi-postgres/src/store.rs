@@ -163,20 +163,9 @@ impl PgStore {
         &self.shared.db
     }
 
-    /// Runs `f` to completion for a synchronous caller: a blocking thread
-    /// (`spawn_blocking`), a thread outside the runtime, or a worker of a multi-threaded
-    /// runtime (in place). A current-thread runtime's own thread cannot wait on itself:
-    /// call from `spawn_blocking` there.
+    /// [`crate::block_on`] for the `Store` trait's callers.
     fn block_on<T>(&self, f: impl Future<Output = Result<T, PgError>>) -> Result<T, StoreError> {
-        let rt = &self.shared.runtime;
-        let run = || rt.block_on(f);
-        let out = match Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(run)
-            }
-            _ => run(),
-        };
-        out.map_err(StoreError::from_pg)
+        crate::block_on(&self.shared.runtime, f).map_err(StoreError::from_pg)
     }
 }
 
@@ -248,8 +237,8 @@ impl Shared {
         if stop <= start {
             return Ok(0);
         }
-        let (a, b) = futures::try_join!(rank(&conn, &meta, start), rank(&conn, &meta, stop))?;
-        Ok((b - a).max(0) as u64)
+        let (a, b) = ranks(&conn, &meta, start, stop).await?;
+        Ok((b - a) as u64)
     }
 
     pub(crate) async fn nth_time(&self, id: &str, start: Nanos, n: u64) -> Result<Option<Nanos>, PgError> {
@@ -351,14 +340,61 @@ pub(crate) async fn last_block(c: &impl GenericClient, meta: &Meta) -> Result<Op
 
 /// Records with a time before `t`.
 pub(crate) async fn rank(c: &impl GenericClient, meta: &Meta, t: Nanos) -> Result<i64, PgError> {
+    match block_before(c, meta, t).await? {
+        None => Ok(0),
+        Some(b) => b.rank(t),
+    }
+}
+
+/// Records before `start` and before `stop` (`start <= stop`), the second never less
+/// than the first. A block holding `start` whose last time is at least `stop` holds
+/// `stop`'s place too (the next block starts after it), so a small request reads one
+/// time block, not the same one twice.
+pub(crate) async fn ranks(
+    c: &impl GenericClient,
+    meta: &Meta,
+    start: Nanos,
+    stop: Nanos,
+) -> Result<(i64, i64), PgError> {
+    let Some(b) = block_before(c, meta, start).await? else { return Ok((0, rank(c, meta, stop).await?)) };
+    let a = b.rank(start)?;
+    let z = if b.data().is_some() && b.t1 >= stop { b.rank(stop)? } else { rank(c, meta, stop).await? };
+    Ok((a, z.max(a)))
+}
+
+/// The last time block that starts before some time `t`: its first record's index, its
+/// size and last time, and its times when `t` falls inside it.
+struct Before {
+    first: i64,
+    n: i32,
+    t1: Nanos,
+    /// Its row: the times are read from it in place.
+    row: tokio_postgres::Row,
+}
+
+impl Before {
+    fn data(&self) -> Option<&[u8]> {
+        self.row.get(3)
+    }
+
+    /// Records of the dataset before `t` (`t` after this block's start).
+    fn rank(&self, t: Nanos) -> Result<i64, PgError> {
+        match self.data() {
+            Some(data) if self.t1 >= t => {
+                codec::check_len(data, self.n as usize, 8, "time block").map_err(PgError::Store)?;
+                Ok(self.first + codec::rank_in(data, self.n as usize, t) as i64)
+            }
+            _ => Ok(self.first + i64::from(self.n)),
+        }
+    }
+}
+
+async fn block_before(c: &impl GenericClient, meta: &Meta, t: Nanos) -> Result<Option<Before>, PgError> {
     let Some(row) = c.query_opt(&c.prepare_cached(BLOCK_BEFORE).await?, &[&meta.key, &t]).await? else {
-        return Ok(0);
+        return Ok(None);
     };
-    let (k, n, data): (i64, i32, Option<&[u8]>) = (row.get(0), row.get(1), row.get(3));
-    let before_block = k * meta.block_rows;
-    let Some(data) = data else { return Ok(before_block + i64::from(n)) };
-    codec::check_len(data, n as usize, 8, "time block").map_err(PgError::Store)?;
-    Ok(before_block + codec::rank_in(data, n as usize, t) as i64)
+    let k: i64 = row.get(0);
+    Ok(Some(Before { first: k * meta.block_rows, n: row.get(1), t1: row.get(2), row }))
 }
 
 impl Store for PgStore {

@@ -17,7 +17,7 @@ use hapi_core::{Batch, Nanos};
 use hapi_source::{Batches, Count, Extent, Nth, Scan, ScanRequest, Source, SourceError};
 use hapi_store::codec::{self, check_times};
 
-use super::{AbortOnDrop, Meta, Shared, corrupt, rank};
+use super::{AbortOnDrop, Meta, Shared, corrupt, rank, ranks};
 use crate::PgError;
 
 /// An open scan: the records `next..end` of one dataset.
@@ -52,12 +52,11 @@ pub(crate) async fn open(
     let conn = shared.db.reader().await?;
     let meta = shared.meta(&conn, id).await?;
     meta.layout.check_columns(columns).map_err(PgError::Store)?;
-    // Two statements pipelined on one connection. They may see different commits, but
-    // an append only adds records after all stored ones, so `start`'s rank cannot move
-    // and `end` counts whole appends: the scan is still one consistent prefix.
+    // One or two statements. They may see different commits, but an append only adds
+    // records after all stored ones, so `start`'s rank cannot move and `end` counts
+    // whole appends: the scan is still one consistent prefix.
     let (next, end) = if stop > start {
-        let (a, b) = futures::try_join!(rank(&conn, &meta, start), rank(&conn, &meta, stop))?;
-        (a, b.max(a))
+        ranks(&conn, &meta, start, stop).await?
     } else {
         let a = rank(&conn, &meta, start).await?;
         (a, a)
