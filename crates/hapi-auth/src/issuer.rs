@@ -31,10 +31,14 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod accounts;
+
+pub use accounts::{LoginRefused, check_password, normalize_email};
+
 use crate::keyfile;
 use crate::store::{AuthStore, PENDING_SECRET, SqliteAuthStore};
 use crate::validate::ValidatorConfig;
-use crate::{Identity, secret, unix_now};
+use crate::{secret, unix_now};
 
 /// Settings of the built-in issuer.
 #[derive(Debug, Clone)]
@@ -81,6 +85,8 @@ pub struct UserInfo {
     pub roles: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// When an operator approved it; `None`: a sign-up still waiting.
+    pub approved_at: Option<i64>,
 }
 
 /// What went wrong opening or managing the issuer (not a token-endpoint error).
@@ -421,8 +427,8 @@ impl Issuer {
         // A self-service client carries its owner's roles as they are now, and ends with
         // the account.
         match self.store.user(&owner) {
-            Ok(Some(u)) => Ok(Some(u.roles)),
-            Ok(None) => Ok(None),
+            Ok(Some(u)) if u.approved => Ok(Some(u.roles)),
+            Ok(_) => Ok(None),
             Err(e) => {
                 tracing::error!(error = %e, "reading the user database failed");
                 Err(OAuthError::server_error())
@@ -511,7 +517,7 @@ impl Issuer {
     /// per account. It has no secret until [`Issuer::reveal_secret`]: the secret is made
     /// when it is shown, so nothing but its hash is ever stored.
     pub fn create_owned_client(&self, owner: &str, cap: u32) -> Result<ClientInfo, IssuerError> {
-        if self.store.user(owner)?.is_none() {
+        if !self.store.user(owner)?.is_some_and(|u| u.approved) {
             return Err(IssuerError::NotFound(format!("user {owner}")));
         }
         let id = secret::new_client_id().map_err(IssuerError::Crypto)?;
@@ -609,70 +615,6 @@ impl Issuer {
         tracing::info!(client_id = %id, "rotated a client secret");
         Ok(secret)
     }
-
-    /// Adds a local browser-login account (password at least 8 characters).
-    pub fn add_user(&self, name: &str, password: &str, roles: &[String]) -> Result<(), IssuerError> {
-        if name.is_empty() || name.len() > 128 || name.trim() != name || name.chars().any(char::is_control) {
-            return Err(IssuerError::Invalid(
-                "a user name is 1 to 128 characters, without control characters or surrounding spaces"
-                    .to_owned(),
-            ));
-        }
-        if password.chars().count() < 8 || password.len() > MAX_SECRET {
-            return Err(IssuerError::Invalid("a password is 8 to 1024 characters".to_owned()));
-        }
-        check_roles(roles)?;
-        let hash = secret::hash(password).map_err(IssuerError::Crypto)?;
-        if !self.store.insert_user(name, &hash, roles, unix_now())? {
-            return Err(IssuerError::Exists(format!("user {name}")));
-        }
-        Ok(())
-    }
-
-    /// Replaces a local account's roles; `false` if there is no such account.
-    pub fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<bool, IssuerError> {
-        check_roles(roles)?;
-        self.store.set_user_roles(name, roles)
-    }
-
-    /// Removes a local account and ends its sessions; `false` if there was none.
-    pub fn remove_user(&self, name: &str) -> Result<bool, IssuerError> {
-        self.store.remove_user(name)
-    }
-
-    /// All local accounts.
-    pub fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError> {
-        self.store.list_users()
-    }
-
-    /// Checks a local login. An unknown name costs the same hash as a known one, so the
-    /// timing does not tell which names exist. The identity has the grantable scopes and
-    /// expires after `token_ttl`; a session layer may shorten or extend that.
-    pub fn verify_user(&self, name: &str, password: &str) -> Option<Identity> {
-        let password = if password.len() > MAX_SECRET { "" } else { password };
-        let row = match self.store.user(name) {
-            Ok(row) => row,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the user database failed");
-                None
-            }
-        };
-        let Some(row) = row else {
-            let _ = self.check(password, self.dummy_password_hash());
-            return None;
-        };
-        if !self.check(password, &row.password_hash) {
-            return None;
-        }
-        let ttl = i64::try_from(self.cfg.token_ttl.as_secs()).unwrap_or(i64::MAX / 4);
-        Some(Identity {
-            subject: name.to_owned(),
-            client_id: None,
-            scopes: self.cfg.scopes.clone(),
-            roles: row.roles,
-            expires_at: unix_now().saturating_add(ttl),
-        })
-    }
 }
 
 /// A random secret to hash for a dummy.
@@ -713,7 +655,8 @@ fn check_client_id(id: &str) -> Result<(), IssuerError> {
     Ok(())
 }
 
-fn check_roles(roles: &[String]) -> Result<(), IssuerError> {
+/// Roles we store: 1 to 128 characters each, without spaces or control characters.
+pub fn check_roles(roles: &[String]) -> Result<(), IssuerError> {
     if roles
         .iter()
         .any(|r| r.is_empty() || r.len() > 128 || r.chars().any(|c| c.is_control() || c.is_whitespace()))

@@ -46,7 +46,10 @@ mod validate;
 
 pub use error::{SetupError, TokenError};
 pub use identity::Identity;
-pub use issuer::{ClientInfo, Issuer, IssuerConfig, IssuerError, OAuthError, SecretChecks, UserInfo};
+pub use issuer::{
+    ClientInfo, Issuer, IssuerConfig, IssuerError, LoginRefused, OAuthError, SecretChecks, UserInfo,
+    check_password, check_roles, normalize_email,
+};
 pub use revocation::{RECHECK, Revocation};
 pub use rules::{AccessRules, EmbargoConfig, RuleConfig, RulesConfig};
 pub use store::{AuthStore, SqliteAuthStore};

@@ -262,6 +262,15 @@ mod tests {
         ) -> Result<bool, IssuerError> {
             self.inner.insert_user(name, hash, roles, now)
         }
+        fn insert_pending_user(&self, name: &str, hash: &str, now: i64) -> Result<bool, IssuerError> {
+            self.inner.insert_pending_user(name, hash, now)
+        }
+        fn approve_user(&self, name: &str, roles: &[String], now: i64) -> Result<bool, IssuerError> {
+            self.inner.approve_user(name, roles, now)
+        }
+        fn set_password(&self, name: &str, hash: &str) -> Result<bool, IssuerError> {
+            self.inner.set_password(name, hash)
+        }
         fn user(&self, name: &str) -> Result<Option<UserRow>, IssuerError> {
             self.inner.user(name)
         }

@@ -58,6 +58,13 @@ pub const MIGRATIONS: Migrations = Migrations {
              ALTER TABLE hapi_clients ADD COLUMN last_used_at BIGINT;
              CREATE INDEX hapi_clients_owner ON hapi_clients (owner);",
         ),
+        (
+            3,
+            // Registration: when an operator let an account in (NULL: a sign-up waiting).
+            // Accounts made before were made by an operator.
+            "ALTER TABLE hapi_users ADD COLUMN approved_at BIGINT;
+             UPDATE hapi_users SET approved_at = created_at;",
+        ),
     ],
 };
 
@@ -217,7 +224,7 @@ impl AuthStore for PgAuthStore {
 
     fn client_active(&self, id: &str) -> Result<bool, IssuerError> {
         let rows = self.query(
-            "SELECT c.revoked_at IS NULL AND (c.owner IS NULL OR u.name IS NOT NULL)
+            "SELECT c.revoked_at IS NULL AND (c.owner IS NULL OR u.approved_at IS NOT NULL)
              FROM hapi_clients c LEFT JOIN hapi_users u ON u.name = c.owner WHERE c.id = $1",
             &[&id],
         )?;
@@ -226,21 +233,68 @@ impl AuthStore for PgAuthStore {
 
     fn insert_user(&self, name: &str, hash: &str, roles: &[String], now: i64) -> Result<bool, IssuerError> {
         let n = self.execute(
-            "INSERT INTO hapi_users (name, password_hash, roles, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO hapi_users (name, password_hash, roles, created_at, approved_at)
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO NOTHING",
             &[&name, &hash, &roles, &now],
         )?;
         Ok(n == 1)
     }
 
+    fn insert_pending_user(&self, name: &str, hash: &str, now: i64) -> Result<bool, IssuerError> {
+        let n = self.execute(
+            "INSERT INTO hapi_users (name, password_hash, roles, created_at, approved_at)
+             VALUES ($1, $2, '{}', $3, NULL) ON CONFLICT (name) DO NOTHING",
+            &[&name, &hash, &now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn approve_user(&self, name: &str, roles: &[String], now: i64) -> Result<bool, IssuerError> {
+        let n = self.execute(
+            "UPDATE hapi_users SET approved_at = $3, roles = $2 WHERE name = $1 AND approved_at IS NULL",
+            &[&name, &roles, &now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn set_password(&self, name: &str, hash: &str) -> Result<bool, IssuerError> {
+        self.block(async {
+            let mut conn = self.db.writer().await?;
+            let tx = conn.transaction().await?;
+            let n = tx
+                .execute(
+                    "UPDATE hapi_users SET password_hash = $2 WHERE name = $1 AND approved_at IS NOT NULL",
+                    &[&name, &hash],
+                )
+                .await?;
+            if n == 1 {
+                tx.execute("DELETE FROM hapi_sessions WHERE subject = $1 AND local", &[&name]).await?;
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
     fn user(&self, name: &str) -> Result<Option<UserRow>, IssuerError> {
-        let rows = self.query("SELECT password_hash, roles FROM hapi_users WHERE name = $1", &[&name])?;
-        Ok(rows.first().map(|r| UserRow { password_hash: r.get(0), roles: r.get(1) }))
+        let rows = self.query(
+            "SELECT password_hash, roles, approved_at IS NOT NULL FROM hapi_users WHERE name = $1",
+            &[&name],
+        )?;
+        Ok(rows.first().map(|r| UserRow { password_hash: r.get(0), roles: r.get(1), approved: r.get(2) }))
     }
 
     fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError> {
-        let rows = self.query("SELECT name, roles, created_at FROM hapi_users ORDER BY name", &[])?;
-        Ok(rows.iter().map(|r| UserInfo { name: r.get(0), roles: r.get(1), created_at: r.get(2) }).collect())
+        let rows =
+            self.query("SELECT name, roles, created_at, approved_at FROM hapi_users ORDER BY name", &[])?;
+        Ok(rows
+            .iter()
+            .map(|r| UserInfo {
+                name: r.get(0),
+                roles: r.get(1),
+                created_at: r.get(2),
+                approved_at: r.get(3),
+            })
+            .collect())
     }
 
     fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<bool, IssuerError> {
@@ -284,7 +338,7 @@ impl AuthStore for PgAuthStore {
     fn session(&self, id_hash: &str, now: i64) -> Result<Option<LiveSession>, IssuerError> {
         let rows = self.query(
             "SELECT s.identity, s.local, u.roles FROM hapi_sessions s
-             LEFT JOIN hapi_users u ON s.local AND u.name = s.subject
+             LEFT JOIN hapi_users u ON s.local AND u.name = s.subject AND u.approved_at IS NOT NULL
              WHERE s.id_hash = $1 AND s.expires_at > $2",
             &[&id_hash, &now],
         )?;

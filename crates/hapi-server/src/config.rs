@@ -397,6 +397,14 @@ pub struct IssuerFileConfig {
     /// Active self-service clients a local account may have (the portal's Credentials
     /// page; default 10, 0 turns the page's creation off).
     pub max_clients_per_user: Option<u32>,
+    /// Lets people ask for an account on the login page with an e-mail address and a
+    /// password (default off). A sign-up reads nothing until an operator runs
+    /// `hapi-server users approve`.
+    #[serde(default)]
+    pub allow_registration: bool,
+    /// Roles an approval gives when `users approve` names none (default: none).
+    #[serde(default)]
+    pub registration_roles: Vec<String>,
 }
 
 /// `[auth.oidc]`.
@@ -711,6 +719,10 @@ pub enum ModeSettings {
         leeway: std::time::Duration,
         /// Active self-service clients per local account.
         max_clients_per_user: u32,
+        /// Sign-ups on the login page, waiting for approval.
+        allow_registration: bool,
+        /// Roles an approval gives by default.
+        registration_roles: Vec<String>,
     },
     /// An external provider.
     Oidc {
@@ -795,6 +807,8 @@ fn auth_settings(
             },
             leeway: std::time::Duration::from_secs(a.issuer.leeway.unwrap_or(30)),
             max_clients_per_user: a.issuer.max_clients_per_user.unwrap_or(10),
+            allow_registration: a.issuer.allow_registration,
+            registration_roles: a.issuer.registration_roles,
         },
         AuthMode::Oidc => {
             let o = a.oidc.context("[auth.oidc] missing")?;
@@ -1194,6 +1208,8 @@ fn check_auth_ranges(
     oidc: Option<&OidcFileConfig>,
     session_ttl: std::time::Duration,
 ) -> Result<()> {
+    hapi_auth::check_roles(&i.registration_roles)
+        .map_err(|e| anyhow::anyhow!("[auth.issuer] registration_roles: {e}"))?;
     let (lo, hi) = SESSION_TTL_SECS;
     if !(lo..=hi).contains(&session_ttl.as_secs()) {
         bail!("[auth] session_ttl is out of range: it must be PT1M to P366D");
@@ -1346,7 +1362,27 @@ mod tests {
         assert!(format!("{e:#}").contains("registration_url"), "{e:#}");
         let c = load(&cfg("[auth.issuer]\nmax_clients_per_user = 3"), Path::new("."), &Overrides::default())
             .unwrap();
-        assert!(matches!(c.auth.mode, ModeSettings::Builtin { max_clients_per_user: 3, .. }));
+        assert!(matches!(
+            c.auth.mode,
+            ModeSettings::Builtin { max_clients_per_user: 3, allow_registration: false, .. }
+        ));
+        let c = load(
+            &cfg("[auth.issuer]\nallow_registration = true\nregistration_roles = [\"guest\"]"),
+            Path::new("."),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let ModeSettings::Builtin { allow_registration: true, registration_roles, .. } = &c.auth.mode else {
+            panic!("registration on")
+        };
+        assert_eq!(registration_roles, &["guest".to_owned()]);
+        let e = load(
+            &cfg("[auth.issuer]\nregistration_roles = [\"a b\"]"),
+            Path::new("."),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("registration_roles"), "{e:#}");
         let e = load(&cfg("[auth]\npublic_paths = [\"/hapi/data\"]"), Path::new("."), &Overrides::default())
             .unwrap_err();
         assert!(format!("{e:#}").contains("public_paths"), "{e:#}");

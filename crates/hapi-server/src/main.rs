@@ -88,8 +88,16 @@ enum UserAction {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
-    /// Remove a user and end its sessions.
+    /// Remove a user and end its sessions (also: refuse a sign-up).
     Remove { name: String },
+    /// Let a sign-up in (`[auth.issuer] allow_registration`), with these roles, or
+    /// `registration_roles` when none are given.
+    Approve {
+        name: String,
+        /// Its roles (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
     /// Replace a user's roles (its sessions follow).
     Roles {
         name: String,
@@ -97,7 +105,7 @@ enum UserAction {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
-    /// List users.
+    /// List users; sign-ups that wait for approval say `pending`.
     List,
 }
 
@@ -394,9 +402,20 @@ fn main() -> Result<()> {
                         hapi_auth::RECHECK.as_secs()
                     );
                 }
+                UserAction::Approve { name, roles } => {
+                    let roles = match (&config.auth.mode, roles.is_empty()) {
+                        (ModeSettings::Builtin { registration_roles, .. }, true) => {
+                            registration_roles.clone()
+                        }
+                        _ => roles,
+                    };
+                    issuer.approve_user(&name, &roles)?;
+                    eprintln!("{name} approved with roles [{}]; it can log in now", roles.join(","));
+                }
                 UserAction::List => {
                     for u in issuer.list_users()? {
-                        println!("{}\troles={}", u.name, u.roles.join(","));
+                        let state = if u.approved_at.is_some() { "" } else { "\tpending" };
+                        println!("{}\troles={}{state}", u.name, u.roles.join(","));
                     }
                 }
             }

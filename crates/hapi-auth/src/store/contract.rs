@@ -12,6 +12,47 @@ pub fn check(store: &dyn AuthStore) {
     clients(store);
     users_and_sessions(store);
     owned_clients(store);
+    registration(store);
+}
+
+/// Sign-ups: waiting accounts get no session roles and no working clients until they
+/// are approved; a new password ends the account's sessions.
+fn registration(store: &dyn AuthStore) {
+    assert!(store.insert_pending_user("eve@example.org", "pw-e", 200).unwrap());
+    assert!(!store.insert_pending_user("eve@example.org", "other", 201).unwrap(), "a name is taken once");
+    assert!(!store.insert_user("eve@example.org", "other", &[], 201).unwrap());
+    assert_eq!(
+        store.user("eve@example.org").unwrap(),
+        Some(UserRow { password_hash: "pw-e".into(), roles: vec![], approved: false })
+    );
+    let listed = store.list_users().unwrap();
+    let eve = listed.iter().find(|u| u.name == "eve@example.org").unwrap();
+    assert_eq!((eve.created_at, eve.approved_at), (200, None));
+
+    // Neither a session nor a client of a waiting account works.
+    let row =
+        SessionRow { subject: "eve@example.org".into(), local: true, identity: "{}".into(), expires_at: 900 };
+    store.insert_session(&row, "s-eve", 200).unwrap();
+    assert_eq!(store.session("s-eve", 210).unwrap().unwrap().roles, None);
+    assert!(store.insert_owned_client("eve-c", "h", "eve@example.org", 5, 200).unwrap());
+    assert!(!store.client_active("eve-c").unwrap());
+    assert!(!store.set_password("eve@example.org", "pw-new").unwrap(), "only an approved account");
+
+    assert!(store.approve_user("eve@example.org", &roles(&["r"]), 220).unwrap());
+    assert!(!store.approve_user("eve@example.org", &[], 221).unwrap(), "approved once");
+    assert!(!store.approve_user("nobody", &[], 221).unwrap());
+    assert!(store.user("eve@example.org").unwrap().unwrap().approved);
+    let eve = store.list_users().unwrap().into_iter().find(|u| u.name == "eve@example.org").unwrap();
+    assert_eq!((eve.roles, eve.approved_at), (roles(&["r"]), Some(220)));
+    assert_eq!(store.session("s-eve", 230).unwrap().unwrap().roles, Some(roles(&["r"])));
+    assert!(store.client_active("eve-c").unwrap());
+
+    assert!(store.set_password("eve@example.org", "pw-new").unwrap());
+    assert_eq!(store.user("eve@example.org").unwrap().unwrap().password_hash, "pw-new");
+    assert_eq!(store.session("s-eve", 230).unwrap(), None, "a new password ends the sessions");
+    assert!(!store.set_password("nobody", "x").unwrap());
+    let operator_made = store.list_users().unwrap().into_iter().find(|u| u.name == "zoe").unwrap();
+    assert_eq!(operator_made.approved_at, Some(5), "an operator's account is approved when made");
 }
 
 /// Self-service clients: an owner, a cap, last use, and the owner's account as a
@@ -90,7 +131,7 @@ fn users_and_sessions(store: &dyn AuthStore) {
     assert!(!store.insert_user("al", "other", &[], 7).unwrap(), "a name is taken once");
     assert_eq!(
         store.user("zoe").unwrap(),
-        Some(UserRow { password_hash: "pw-z".into(), roles: roles(&["x"]) })
+        Some(UserRow { password_hash: "pw-z".into(), roles: roles(&["x"]), approved: true })
     );
     assert_eq!(store.user("nobody").unwrap(), None);
     assert!(store.set_user_roles("al", &roles(&["y"])).unwrap());

@@ -54,6 +54,14 @@ ALTER TABLE clients ADD COLUMN last_used_at INTEGER;
 CREATE INDEX clients_owner ON clients (owner);
 ";
 
+/// Schema version 4: registration (issue 9 item 5). `approved_at` is when an operator
+/// let the account in; NULL is a sign-up still waiting, which can neither log in nor own
+/// a working client. Accounts made before it were made by an operator: approved.
+const SCHEMA_4: &str = "
+ALTER TABLE users ADD COLUMN approved_at INTEGER;
+UPDATE users SET approved_at = created_at;
+";
+
 /// The secret hash of a self-service client whose secret was not yet shown: it matches
 /// no secret, and revealing it replaces it once ([`AuthStore::replace_secret_hash`]).
 pub const PENDING_SECRET: &str = "";
@@ -102,6 +110,8 @@ pub struct UserRow {
     pub password_hash: String,
     /// Its roles.
     pub roles: Vec<String>,
+    /// An operator let it in (a sign-up waits until then; see [`AuthStore::approve_user`]).
+    pub approved: bool,
 }
 
 /// The issuer's and the sessions' storage. Every method is one atomic change or read.
@@ -133,10 +143,18 @@ pub trait AuthStore: Send + Sync + fmt::Debug + 'static {
     /// stored (a rotation in between wins); `secret_rotated_at` stays.
     fn replace_secret_hash(&self, id: &str, old: &str, new: &str) -> Result<bool, IssuerError>;
     /// Whether client `id` exists, is not revoked, and (a self-service client) its owner
-    /// still exists.
+    /// still exists and is approved.
     fn client_active(&self, id: &str) -> Result<bool, IssuerError>;
-    /// Adds a local account; `false` when the name is taken.
+    /// Adds a local account, approved (an operator's); `false` when the name is taken.
     fn insert_user(&self, name: &str, hash: &str, roles: &[String], now: i64) -> Result<bool, IssuerError>;
+    /// Adds a sign-up: no roles, not approved; `false` when the name is taken.
+    fn insert_pending_user(&self, name: &str, hash: &str, now: i64) -> Result<bool, IssuerError>;
+    /// Approves a waiting sign-up with `roles`; `false` when there is no account `name`
+    /// waiting.
+    fn approve_user(&self, name: &str, roles: &[String], now: i64) -> Result<bool, IssuerError>;
+    /// Replaces an approved account's password hash and ends all its sessions, in one
+    /// transaction; `false` when there is no approved account `name`.
+    fn set_password(&self, name: &str, hash: &str) -> Result<bool, IssuerError>;
     /// A local account.
     fn user(&self, name: &str) -> Result<Option<UserRow>, IssuerError>;
     /// Every local account, by name.
@@ -149,7 +167,8 @@ pub trait AuthStore: Send + Sync + fmt::Debug + 'static {
     fn remove_user(&self, name: &str) -> Result<bool, IssuerError>;
     /// Records a session (and may forget expired ones, so the table stays small).
     fn insert_session(&self, s: &SessionRow, id_hash: &str, now: i64) -> Result<(), IssuerError>;
-    /// A live session: recorded, not expired at `now`.
+    /// A live session: recorded, not expired at `now`; a local account's roles only while
+    /// it exists and is approved.
     fn session(&self, id_hash: &str, now: i64) -> Result<Option<LiveSession>, IssuerError>;
     /// Ends a session.
     fn delete_session(&self, id_hash: &str) -> Result<(), IssuerError>;
@@ -298,19 +317,56 @@ impl AuthStore for SqliteAuthStore {
     /// `false` when the name is taken.
     fn insert_user(&self, name: &str, hash: &str, roles: &[String], now: i64) -> Result<bool, IssuerError> {
         let n = self.conn().execute(
-            "INSERT INTO users (name, password_hash, roles, created_at) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO users (name, password_hash, roles, created_at, approved_at) VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT (name) DO NOTHING",
             params![name, hash, roles_json(roles), now],
         )?;
         Ok(n == 1)
     }
 
+    fn insert_pending_user(&self, name: &str, hash: &str, now: i64) -> Result<bool, IssuerError> {
+        let n = self.conn().execute(
+            "INSERT INTO users (name, password_hash, roles, created_at, approved_at) VALUES (?1, ?2, '[]', ?3, NULL)
+             ON CONFLICT (name) DO NOTHING",
+            params![name, hash, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn approve_user(&self, name: &str, roles: &[String], now: i64) -> Result<bool, IssuerError> {
+        let n = self.conn().execute(
+            "UPDATE users SET approved_at = ?3, roles = ?2 WHERE name = ?1 AND approved_at IS NULL",
+            params![name, roles_json(roles), now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn set_password(&self, name: &str, hash: &str) -> Result<bool, IssuerError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE users SET password_hash = ?2 WHERE name = ?1 AND approved_at IS NOT NULL",
+            params![name, hash],
+        )?;
+        if n == 1 {
+            tx.execute("DELETE FROM sessions WHERE subject = ?1 AND local = 1", [name])?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
     fn user(&self, name: &str) -> Result<Option<UserRow>, IssuerError> {
         let row = self
             .conn()
-            .prepare_cached("SELECT password_hash, roles FROM users WHERE name = ?1")?
+            .prepare_cached(
+                "SELECT password_hash, roles, approved_at IS NOT NULL FROM users WHERE name = ?1",
+            )?
             .query_row([name], |r| {
-                Ok(UserRow { password_hash: r.get(0)?, roles: roles_from(&r.get::<_, String>(1)?) })
+                Ok(UserRow {
+                    password_hash: r.get(0)?,
+                    roles: roles_from(&r.get::<_, String>(1)?),
+                    approved: r.get(2)?,
+                })
             })
             .optional()?;
         Ok(row)
@@ -344,7 +400,7 @@ impl AuthStore for SqliteAuthStore {
         let active = self
             .conn()
             .prepare_cached(
-                "SELECT c.revoked_at IS NULL AND (c.owner IS NULL OR u.name IS NOT NULL)
+                "SELECT c.revoked_at IS NULL AND (c.owner IS NULL OR u.approved_at IS NOT NULL)
                  FROM clients c LEFT JOIN users u ON u.name = c.owner WHERE c.id = ?1",
             )?
             .query_row([id], |r| r.get::<_, bool>(0))
@@ -372,7 +428,7 @@ impl AuthStore for SqliteAuthStore {
             .conn()
             .prepare_cached(
                 "SELECT s.identity, s.local, u.roles FROM sessions s
-                 LEFT JOIN users u ON s.local = 1 AND u.name = s.subject
+                 LEFT JOIN users u ON s.local = 1 AND u.name = s.subject AND u.approved_at IS NOT NULL
                  WHERE s.id_hash = ?1 AND s.expires_at > ?2",
             )?
             .query_row(params![id_hash, now], |r| {
@@ -393,25 +449,30 @@ impl AuthStore for SqliteAuthStore {
 
     fn list_users(&self) -> Result<Vec<UserInfo>, IssuerError> {
         let conn = self.conn();
-        let mut st = conn.prepare("SELECT name, roles, created_at FROM users ORDER BY name")?;
+        let mut st = conn.prepare("SELECT name, roles, created_at, approved_at FROM users ORDER BY name")?;
         let rows = st.query_map([], |r| {
             Ok(UserInfo {
                 name: r.get(0)?,
                 roles: roles_from(&r.get::<_, String>(1)?),
                 created_at: r.get(2)?,
+                approved_at: r.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
-/// Brings an older database to the current schema (user_version 2 → 3).
+/// Brings an older database to the current schema (user_version 2 → 3 → 4).
 fn migrate(conn: &mut Connection) -> Result<(), IssuerError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < 3 {
         tx.execute_batch(SCHEMA_3)?;
         tx.execute_batch("PRAGMA user_version = 3")?;
+    }
+    if version < 4 {
+        tx.execute_batch(SCHEMA_4)?;
+        tx.execute_batch("PRAGMA user_version = 4")?;
     }
     tx.commit()?;
     Ok(())
@@ -442,20 +503,22 @@ mod tests {
     }
 
     #[test]
-    fn a_version_2_database_gains_the_owner_columns_and_keeps_its_clients() {
+    fn a_version_2_database_gains_the_new_columns_and_keeps_its_clients_and_users() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("auth.sqlite3");
         let old = Connection::open(&path).unwrap();
         old.execute_batch(&format!("{SCHEMA}PRAGMA user_version = 2;")).unwrap();
         old.execute("INSERT INTO clients VALUES ('c', 'h', '[\"r\"]', 1, 1, NULL)", []).unwrap();
+        old.execute("INSERT INTO users VALUES ('op', 'pw', '[]', 7)", []).unwrap();
         drop(old);
         let store = SqliteAuthStore::open(&path).unwrap();
         let c = store.client("c").unwrap().unwrap();
         assert_eq!((c.roles, c.owner), (vec!["r".to_owned()], None));
+        assert!(store.user("op").unwrap().unwrap().approved, "an operator's account stays usable");
         drop(store);
         // Opening again migrates nothing twice.
         let store = SqliteAuthStore::open(&path).unwrap();
         let v: i64 = store.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(v, 3);
+        assert_eq!(v, 4);
     }
 }

@@ -347,8 +347,8 @@ fn client_secrets_cost_no_argon2() {
     assert!(issuer.token(&seed_request(&c.id, &s2), None).is_ok());
     // Passwords keep Argon2, known name or not.
     issuer.add_user("alice", "correct horse", &[]).expect("add");
-    assert!(issuer.verify_user("alice", "correct horse").is_some());
-    assert!(issuer.verify_user("mallory", "correct horse").is_none());
+    assert!(issuer.verify_user("alice", "correct horse").is_ok());
+    assert!(issuer.verify_user("mallory", "correct horse").is_err());
     assert_eq!(issuer.secret_checks().argon2, 2);
 }
 
@@ -390,15 +390,15 @@ fn local_users() {
     assert_eq!((who.subject.as_str(), who.client_id.as_deref()), ("alice", None));
     assert_eq!(who.roles, ["embargo"]);
     assert_eq!(who.scopes, ["swe_hapiserver"]);
-    assert!(issuer.verify_user("alice", "Correct horse").is_none());
-    assert!(issuer.verify_user("mallory", "correct horse").is_none());
+    assert!(issuer.verify_user("alice", "Correct horse").is_err());
+    assert!(issuer.verify_user("mallory", "correct horse").is_err());
     assert_eq!(
         issuer.list_users().expect("list").iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
         ["alice"]
     );
     assert!(issuer.remove_user("alice").expect("remove"));
     assert!(!issuer.remove_user("alice").expect("remove again"));
-    assert!(issuer.verify_user("alice", "correct horse").is_none());
+    assert!(issuer.verify_user("alice", "correct horse").is_err());
 }
 
 #[test]

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hapi_auth::LoginRefused;
 use hapi_core::percent::{self, encode as url_component};
 use serde::{Deserialize, Serialize};
 
@@ -51,19 +52,19 @@ pub(super) fn random_token() -> Option<String> {
 
 /// The form-encoded pairs of a query or body (the workspace's one decoder); a
 /// malformed one counts as empty.
-struct Fields(Vec<(String, String)>);
+pub(super) struct Fields(Vec<(String, String)>);
 
 impl Fields {
-    fn of(text: Option<&str>) -> Fields {
+    pub(super) fn of(text: Option<&str>) -> Fields {
         Fields(text.and_then(percent::form_pairs).unwrap_or_default())
     }
 
     /// The first value of `name`.
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    fn take(&mut self, name: &str) -> Option<String> {
+    pub(super) fn take(&mut self, name: &str) -> Option<String> {
         let i = self.0.iter().position(|(k, _)| k == name)?;
         Some(self.0.swap_remove(i).1)
     }
@@ -77,7 +78,7 @@ pub async fn login_form(
 ) -> Response {
     let q = Fields::of(q.as_deref());
     let return_to = safe_return(&b.site, q.get("return_to"));
-    form(&b.site, &b.browser.cookies, &headers, &return_to, q.get("error").is_some())
+    form(&b, &headers, &return_to, None)
 }
 
 /// `GET /auth/login` with an external provider: off to its authorization endpoint.
@@ -196,11 +197,33 @@ pub async fn callback(State(o): State<Arc<Oidc>>, headers: HeaderMap, RawQuery(q
     r
 }
 
-fn form(site: &Site, cookies: &Sessions, headers: &HeaderMap, return_to: &str, failed: bool) -> Response {
-    let Some(FormToken { token, set_cookie }) = cookies.form_token(headers) else {
+/// Why the login form is shown again, with its status.
+enum Again {
+    Wrong,
+    Pending,
+}
+
+fn form(b: &Builtin, headers: &HeaderMap, return_to: &str, again: Option<Again>) -> Response {
+    let site = &b.site;
+    let Some(FormToken { token, set_cookie }) = b.browser.cookies.form_token(headers) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let msg = if failed { "<p role=\"alert\">Wrong user name or password.</p>" } else { "" };
+    let (status, msg) = match again {
+        None => (StatusCode::OK, ""),
+        Some(Again::Wrong) => {
+            (StatusCode::UNAUTHORIZED, "<p role=\"alert\" id=\"notice\">Wrong user name or password.</p>")
+        }
+        Some(Again::Pending) => (
+            StatusCode::FORBIDDEN,
+            "<p role=\"alert\" id=\"notice\">Your account waits for an operator's approval. \
+You can log in once it is approved.</p>",
+        ),
+    };
+    let sign_up = if b.registration {
+        format!("<p>No account yet? <a href=\"{}\">Ask for one</a>.</p>", esc(&site.path("/auth/register")))
+    } else {
+        String::new()
+    };
     let html = page(
         "Log in",
         &format!(
@@ -209,7 +232,7 @@ fn form(site: &Site, cookies: &Sessions, headers: &HeaderMap, return_to: &str, f
 <input type=\"hidden\" name=\"return_to\" value=\"{r}\">\
 <label for=\"username\">User</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required>\
 <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-<button type=\"submit\">Log in</button></form>",
+<button type=\"submit\">Log in</button></form>{sign_up}",
             a = esc(&site.path("/auth/login")),
             field = csrf::FIELD,
             t = esc(&token),
@@ -217,11 +240,10 @@ fn form(site: &Site, cookies: &Sessions, headers: &HeaderMap, return_to: &str, f
         ),
         &site.prefix,
     );
-    let status = if failed { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     with_cookie((status, Html(html)).into_response(), set_cookie)
 }
 
-fn with_cookie(mut r: Response, c: Option<HeaderValue>) -> Response {
+pub(super) fn with_cookie(mut r: Response, c: Option<HeaderValue>) -> Response {
     if let Some(c) = c {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -244,13 +266,13 @@ Nothing was changed. <a href=\"{}\">Open it again</a>.</p>",
     (StatusCode::FORBIDDEN, Html(body)).into_response()
 }
 
-/// 429 for a browser with too many failed logins.
-fn too_many_logins(site: &Site, wait: std::time::Duration) -> Response {
+/// 429 for a browser with too many failed logins (`what`: "failed logins") at `again`.
+pub(super) fn too_many(site: &Site, wait: std::time::Duration, what: &str, again: &str) -> Response {
     let body = page(
         "Too many attempts",
         &format!(
-            "<p>Too many failed logins. Wait a little and <a href=\"{}\">try again</a>.</p>",
-            esc(&site.path("/auth/login"))
+            "<p role=\"alert\">Too many {what}. Wait a little and <a href=\"{}\">try again</a>.</p>",
+            esc(&site.path(again))
         ),
         &site.prefix,
     );
@@ -278,7 +300,7 @@ pub async fn login_submit(
     };
     let ticket = match b.throttle.admit(&name, peer) {
         Ok(t) => t,
-        Err(wait) => return too_many_logins(&b.site, wait),
+        Err(wait) => return too_many(&b.site, wait, "failed logins", "/auth/login"),
     };
     // Password hashing is deliberately slow: off the async workers, a few at a time.
     let lane = if ticket.trusted() { &b.throttle.trusted_lane } else { &b.hashing };
@@ -290,13 +312,18 @@ pub async fn login_submit(
         let mut identity = b2.issuer.verify_user(&name, &password)?;
         identity.expires_at = 0;
         tracing::info!(target: "audit", who = %identity.subject, event = "login", "local login");
-        Some(b2.browser.start_blocking(identity, true))
+        Ok(b2.browser.start_blocking(identity, true))
     })
     .await
-    .ok()
-    .flatten();
+    .unwrap_or(Err(LoginRefused::Wrong));
     match started {
-        Some(cookie) => {
+        Err(LoginRefused::Pending) => {
+            // The right password: not a failure to count, but no session either.
+            b.throttle.refund(ticket);
+            tracing::info!(target: "audit", event = "login_pending", "login of an account that waits for approval");
+            form(&b, &headers, &return_to, Some(Again::Pending))
+        }
+        Ok(cookie) => {
             b.throttle.succeeded(ticket);
             let mut r = StatusCode::SEE_OTHER.into_response();
             if let Ok(v) = HeaderValue::from_str(&return_to) {
@@ -310,10 +337,10 @@ pub async fn login_submit(
             }
             r
         }
-        None => {
+        Err(LoginRefused::Wrong) => {
             drop(ticket);
             tracing::warn!(target: "audit", event = "login_failed", "local login refused");
-            form(&b.site, &b.browser.cookies, &headers, &return_to, true)
+            form(&b, &headers, &return_to, Some(Again::Wrong))
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod csrf;
 mod denied;
 pub mod issuer_routes;
 mod middleware;
+pub mod register;
 pub mod session;
 pub mod throttle;
 
@@ -127,6 +128,10 @@ pub struct Builtin {
     pub site: Site,
     /// Active self-service clients per local account.
     pub max_clients_per_user: u32,
+    /// Sign-ups are allowed (`/auth/register`).
+    pub registration: bool,
+    /// Sign-ups per address and per e-mail address, counted whether they succeed or not.
+    pub signup: throttle::Throttle,
 }
 
 /// An external provider: its token check, and its browser login if configured.
@@ -176,7 +181,7 @@ impl Access {
         };
         let mode = match &s.mode {
             ModeSettings::Open => Mode::Open,
-            ModeSettings::Builtin { issuer, leeway, max_clients_per_user } => {
+            ModeSettings::Builtin { issuer, leeway, max_clients_per_user, allow_registration, .. } => {
                 let db = db.as_ref().context("the built-in issuer needs its database")?;
                 let issuer = Issuer::with_store(&s.issuer_key_file, db.clone(), issuer.clone())
                     .context("opening the built-in token issuer")?;
@@ -188,9 +193,11 @@ impl Access {
                     validator,
                     browser: browser(db)?,
                     hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
-                    throttle: throttle::Throttle::default(),
+                    throttle: throttle::Throttle::new(throttle::LOGIN),
                     site: site.clone(),
                     max_clients_per_user: *max_clients_per_user,
+                    registration: *allow_registration,
+                    signup: throttle::Throttle::new(throttle::SIGNUP),
                 }))
             }
             ModeSettings::Oidc { validator, login, registration_url } => {
@@ -257,14 +264,19 @@ impl Access {
         let p = |path: &str| self.site.path(path);
         match &self.mode {
             Mode::Open => Router::new(),
-            Mode::Builtin(b) => Router::new()
-                .route(&p("/auth/login"), get(browser::login_form).post(browser::login_submit))
-                .route(&p("/auth/logout"), post(browser::logout_local))
-                .route(&p("/oauth/token"), post(issuer_routes::token))
-                .route(&p("/oauth/jwks"), get(issuer_routes::jwks))
-                .route(&p("/.well-known/openid-configuration"), get(issuer_routes::discovery))
-                .with_state(b.clone())
-                .merge(logout_page(browser::Browsing::Builtin(b.clone()), &p("/auth/logout"))),
+            Mode::Builtin(b) => {
+                let mut r = Router::new();
+                if b.registration {
+                    r = r.route(&p("/auth/register"), get(register::form_page).post(register::submit));
+                }
+                r.route(&p("/auth/login"), get(browser::login_form).post(browser::login_submit))
+                    .route(&p("/auth/logout"), post(browser::logout_local))
+                    .route(&p("/oauth/token"), post(issuer_routes::token))
+                    .route(&p("/oauth/jwks"), get(issuer_routes::jwks))
+                    .route(&p("/.well-known/openid-configuration"), get(issuer_routes::discovery))
+                    .with_state(b.clone())
+                    .merge(logout_page(browser::Browsing::Builtin(b.clone()), &p("/auth/logout")))
+            }
             Mode::Oidc(o) => Router::new()
                 .route(&p("/auth/login"), get(browser::login_oidc))
                 .route(&p("/auth/callback"), get(browser::callback))

@@ -1,13 +1,15 @@
-//! Failed secret checks, counted per source address and per (client or user name,
-//! address), so a flood of wrong secrets is refused before it reaches Argon2.
+//! Failed secret checks, counted per source address, per (client or user name,
+//! address) and per name, so a flood of wrong secrets is refused before it reaches
+//! Argon2. The sign-up form has a throttle of its own, with tighter [`Limits`], that
+//! counts every sign-up, not only failed ones.
 //!
 //! - Every attempt is charged as a failure *before* its hash runs (64 requests that
 //!   arrive together cannot all pass an empty counter) and refunded when it succeeds.
-//! - Per (name, address) and per address, never per name alone: a flood of one client
-//!   id from another address cannot lock out the client's own address.
-//! - A (name, address) pair that succeeded within [`TRUST_FOR`] skips the address
-//!   limit, so a legitimate caller behind the same address as the flood still gets
-//!   through (its own pair limit still applies).
+//! - The per-name limit is the loosest: it stops a guesser spread over many addresses,
+//!   yet a flood of one client id or account from elsewhere cannot lock out its owner,
+//!   because a (name, address) pair that succeeded within [`TRUST_FOR`] skips the
+//!   address and name limits (its own pair limit still applies). A legitimate caller
+//!   behind the flood's address gets through the same way.
 //! - Leaky buckets in one bounded map: at most [`MAX_ENTRIES`] keys (a few MB), idle
 //!   keys dropped first. Under a flood from more addresses than that, the oldest counts
 //!   are forgotten: the limit weakens, memory does not grow, and the hashing semaphore
@@ -22,10 +24,34 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-/// Failures one address may have outstanding, and how fast they drain.
-const PER_ADDRESS: Limit = Limit { burst: 20.0, per_second: 1.0 / 3.0 };
-/// Failures one name may have from one address (a mistyped password five times).
-const PER_PAIR: Limit = Limit { burst: 5.0, per_second: 1.0 / 12.0 };
+/// How many charges each key may have outstanding, and how fast they drain.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// One source address.
+    address: Limit,
+    /// One name from one address.
+    pair: Limit,
+    /// One name from all addresses.
+    name: Limit,
+}
+
+/// The token endpoint and the login: 20 failures per address (then one per 3 s), five
+/// per name and address (a mistyped password five times, then one per 12 s), 50 per name
+/// (then one per 6 s).
+pub const LOGIN: Limits = Limits {
+    address: Limit { burst: 20.0, per_second: 1.0 / 3.0 },
+    pair: Limit { burst: 5.0, per_second: 1.0 / 12.0 },
+    name: Limit { burst: 50.0, per_second: 1.0 / 6.0 },
+};
+
+/// Sign-ups, each charged whether it succeeds or not: 5 per source address (then one per
+/// 10 minutes), 3 per e-mail address, from one source address and from all (then one
+/// per hour).
+pub const SIGNUP: Limits = Limits {
+    address: Limit { burst: 5.0, per_second: 1.0 / 600.0 },
+    pair: Limit { burst: 3.0, per_second: 1.0 / 3600.0 },
+    name: Limit { burst: 3.0, per_second: 1.0 / 3600.0 },
+};
 /// How long a success exempts its (name, address) pair from the address limit.
 pub const TRUST_FOR: Duration = Duration::from_secs(24 * 3600);
 /// Keys kept in each map (counts and trusted pairs).
@@ -62,11 +88,12 @@ fn normalize(addr: Option<IpAddr>) -> IpAddr {
     }
 }
 
+/// Names are kept as keyed hashes: fixed size, and no client id or user name in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
     Address(IpAddr),
-    /// A keyed hash of the name: fixed size, and no client id or user name in memory.
     Pair(u64, IpAddr),
+    Name(u64),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,20 +113,22 @@ impl Bucket {
 #[must_use = "a ticket is a charged failure unless passed to Throttle::succeeded"]
 pub struct Ticket {
     pair: Key,
-    address: Option<Key>,
+    /// The address and name keys, unless the pair is trusted.
+    wider: Option<(Key, Key)>,
 }
 
 impl Ticket {
     /// Whether the pair succeeded recently: its check may use [`Throttle::trusted_lane`]
     /// instead of queueing behind a flood for the shared hashing slots.
     pub fn trusted(&self) -> bool {
-        self.address.is_none()
+        self.wider.is_none()
     }
 }
 
 /// The counters of one server.
 #[derive(Debug)]
 pub struct Throttle {
+    limits: Limits,
     inner: Mutex<Inner>,
     /// Hashing slots only trusted pairs use, so a flood from many addresses (each
     /// within its limit) cannot make a known client wait behind dozens of hashes.
@@ -109,9 +138,10 @@ pub struct Throttle {
 /// Slots of [`Throttle::trusted_lane`].
 const TRUSTED_SLOTS: usize = 2;
 
-impl Default for Throttle {
-    fn default() -> Throttle {
-        Throttle { inner: Mutex::default(), trusted_lane: tokio::sync::Semaphore::new(TRUSTED_SLOTS) }
+impl Throttle {
+    /// A throttle with `limits` ([`LOGIN`] or [`SIGNUP`]).
+    pub fn new(limits: Limits) -> Throttle {
+        Throttle { limits, inner: Mutex::default(), trusted_lane: tokio::sync::Semaphore::new(TRUSTED_SLOTS) }
     }
 }
 
@@ -129,21 +159,24 @@ impl Throttle {
         let now = Instant::now();
         let ip = normalize(addr);
         let mut g = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let pair = Key::Pair(g.names.hash_one(name), ip);
+        let l = self.limits;
+        let hashed = g.names.hash_one(name);
+        let pair = Key::Pair(hashed, ip);
         let trusted = g.trusted.get(&pair).is_some_and(|&t| now.saturating_duration_since(t) < TRUST_FOR);
-        let address = (!trusted).then_some(Key::Address(ip));
-        let mut wait = g.wait(pair, PER_PAIR, now);
-        if let Some(a) = address {
-            wait = wait.max(g.wait(a, PER_ADDRESS, now));
+        let wider = (!trusted).then_some((Key::Address(ip), Key::Name(hashed)));
+        let mut wait = g.wait(pair, l.pair, now);
+        if let Some((a, n)) = wider {
+            wait = wait.max(g.wait(a, l.address, now)).max(g.wait(n, l.name, now));
         }
         if wait > Duration::ZERO {
             return Err(wait);
         }
-        g.charge(pair, PER_PAIR, now, 1.0);
-        if let Some(a) = address {
-            g.charge(a, PER_ADDRESS, now, 1.0);
+        g.charge(pair, l, now, 1.0);
+        if let Some((a, n)) = wider {
+            g.charge(a, l, now, 1.0);
+            g.charge(n, l, now, 1.0);
         }
-        Ok(Ticket { pair, address })
+        Ok(Ticket { pair, wider })
     }
 
     /// The secret was right: refund the charge and trust the pair.
@@ -164,9 +197,10 @@ impl Throttle {
     pub fn refund(&self, ticket: Ticket) {
         let now = Instant::now();
         let mut g = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        g.charge(ticket.pair, PER_PAIR, now, -1.0);
-        if let Some(a) = ticket.address {
-            g.charge(a, PER_ADDRESS, now, -1.0);
+        g.charge(ticket.pair, self.limits, now, -1.0);
+        if let Some((a, n)) = ticket.wider {
+            g.charge(a, self.limits, now, -1.0);
+            g.charge(n, self.limits, now, -1.0);
         }
     }
 }
@@ -177,6 +211,16 @@ pub fn retry_after(wait: Duration) -> axum::http::HeaderValue {
     axum::http::HeaderValue::from(secs.max(1))
 }
 
+impl Limits {
+    fn of(self, key: Key) -> Limit {
+        match key {
+            Key::Address(_) => self.address,
+            Key::Pair(..) => self.pair,
+            Key::Name(_) => self.name,
+        }
+    }
+}
+
 impl Inner {
     /// How long until one more failure fits under `limit`.
     fn wait(&self, key: Key, limit: Limit, now: Instant) -> Duration {
@@ -185,13 +229,13 @@ impl Inner {
         if over <= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(over / limit.per_second) }
     }
 
-    fn charge(&mut self, key: Key, limit: Limit, now: Instant, by: f64) {
+    fn charge(&mut self, key: Key, limits: Limits, now: Instant, by: f64) {
         if !self.buckets.contains_key(&key) && self.buckets.len() >= MAX_ENTRIES {
             // Idle keys first (their count has drained to nothing), then any.
-            let limits = |k: &Key| if matches!(k, Key::Address(_)) { PER_ADDRESS } else { PER_PAIR };
-            self.buckets.retain(|k, b| b.drained(limits(k), now) > 0.0);
+            self.buckets.retain(|k, b| b.drained(limits.of(*k), now) > 0.0);
             evict(&mut self.buckets);
         }
+        let limit = limits.of(key);
         let b = self.buckets.entry(key).or_insert(Bucket { level: 0.0, at: now });
         *b = Bucket { level: (b.drained(limit, now) + by).max(0.0), at: now };
     }
@@ -218,7 +262,7 @@ mod tests {
 
     #[test]
     fn failures_are_limited_per_pair_and_per_address() {
-        let t = Throttle::default();
+        let t = Throttle::new(LOGIN);
         for _ in 0..5 {
             drop(t.admit("victim", ip("10.0.0.1")).unwrap());
         }
@@ -235,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_success_refunds_and_lets_its_pair_past_the_address_limit() {
-        let t = Throttle::default();
+        let t = Throttle::new(LOGIN);
         for _ in 0..100 {
             t.succeeded(t.admit("good", ip("10.0.0.1")).unwrap());
         }
@@ -247,8 +291,35 @@ mod tests {
     }
 
     #[test]
+    fn one_name_from_many_addresses_is_limited_but_its_trusted_pair_is_not() {
+        let t = Throttle::new(LOGIN);
+        t.succeeded(t.admit("victim", ip("10.0.0.1")).unwrap());
+        // 50 failures from 50 addresses (each far under its own limits) use up the name.
+        for n in 0..50u32 {
+            drop(t.admit("victim", Some(IpAddr::V4((0x0b00_0000 + n).into()))).unwrap());
+        }
+        assert!(t.admit("victim", ip("10.9.9.9")).is_err(), "a new address must wait");
+        assert!(t.admit("other", ip("10.9.9.9")).is_ok(), "other names are not affected");
+        t.succeeded(t.admit("victim", ip("10.0.0.1")).expect("the owner's trusted pair passes"));
+    }
+
+    #[test]
+    fn sign_ups_count_whether_or_not_they_succeed() {
+        let t = Throttle::new(SIGNUP);
+        for n in 0..5 {
+            drop(t.admit(&format!("n{n}@x.org"), ip("10.0.0.1")).unwrap());
+        }
+        let wait = t.admit("n5@x.org", ip("10.0.0.1")).unwrap_err();
+        assert!(wait > Duration::from_secs(60), "{wait:?}");
+        for n in 0..3 {
+            drop(t.admit("same@x.org", Some(IpAddr::V4((0x0b00_0000 + n).into()))).unwrap());
+        }
+        assert!(t.admit("same@x.org", ip("10.0.0.9")).is_err(), "one address, from anywhere");
+    }
+
+    #[test]
     fn ipv6_callers_share_a_slash_64_and_memory_is_bounded() {
-        let t = Throttle::default();
+        let t = Throttle::new(LOGIN);
         for n in 0..20 {
             drop(t.admit(&format!("n{n}"), ip(&format!("2001:db8::{n:x}"))).unwrap());
         }

@@ -1,5 +1,6 @@
 //! The router: which path goes to which handler, and the layers every response passes.
 
+mod account;
 mod assets;
 mod credentials;
 mod data;
@@ -43,6 +44,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(&p("/hapi"), get(landing::page))
         .route(&p("/portal/dataset"), get(dataset_page::page))
         .route(&p("/portal/credentials"), get(credentials::page).post(credentials::submit))
+        .route(&p("/portal/account"), get(account::page).post(account::submit))
         .with_state(state.clone())
         .merge(access.routes())
         .layer(middleware::map_response(page_headers));

@@ -1,7 +1,8 @@
 //! The parts every portal page shares: the frame (head, the navigation with the login
 //! state, the footer with our scripts), the client tools' list, and the addresses of
 //! dataset pages. The pages themselves are `landing.rs` (the catalog),
-//! `dataset_page.rs` and `credentials.rs` (a user's own machine clients); the security headers are added by one layer over all of them
+//! `dataset_page.rs`, `credentials.rs` (a user's own machine clients) and `account.rs`
+//! (the password); the security headers are added by one layer over all of them
 //! (`routes/mod.rs`, `html::page_headers`).
 
 use std::fmt::Write as _;
@@ -20,6 +21,7 @@ pub(crate) enum Nav {
     Catalog,
     Dataset,
     Credentials,
+    Account,
 }
 
 /// The path of dataset `id`'s page.
@@ -48,6 +50,14 @@ pub(crate) fn open(st: &AppState, caller: &Caller, title: &str, nav: Nav) -> Str
                 esc(&site.path("/portal/credentials")),
                 current(Nav::Credentials)
             );
+            if matches!(st.access.mode, crate::auth::Mode::Builtin(_)) {
+                let _ = write!(
+                    h,
+                    "<a href=\"{}\"{}>Account</a>",
+                    esc(&site.path("/portal/account")),
+                    current(Nav::Account)
+                );
+            }
             let _ = write!(
                 h,
                 "<span class=\"who\">Logged in as <code>{}</code> <a href=\"{}\">Log out</a></span>",

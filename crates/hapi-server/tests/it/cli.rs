@@ -67,6 +67,38 @@ fn clients_and_users_are_managed_from_the_command_line() {
     assert!(!run(&["users", "remove", "alice", "--config", c], "").0);
 }
 
+/// Sign-ups are listed as pending and approved from the command line, with the
+/// configured roles unless others are named.
+#[test]
+fn sign_ups_are_approved_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("hapi.toml");
+    let protected = CONFIG.replace(
+        "[auth]\nmode = \"open\"\n",
+        "[auth]\nmode = \"builtin\"\n[auth.issuer]\nallow_registration = true\nregistration_roles = [\"guest\"]\n",
+    );
+    std::fs::write(&cfg, format!("data_dir = {:?}\n{protected}", dir.path().join("data"))).unwrap();
+    let c = cfg.to_str().unwrap();
+    let cfg_issuer = hapi_auth::IssuerConfig {
+        issuer_url: "http://127.0.0.1:1".into(),
+        audience: "a".into(),
+        scopes: vec!["s".into()],
+        token_ttl: std::time::Duration::from_secs(300),
+    };
+    let issuer = hapi_auth::Issuer::open(&dir.path().join("data"), cfg_issuer).unwrap();
+    assert!(issuer.register_user("ann@example.org", "a long password").unwrap());
+    assert!(issuer.register_user("bob@example.org", "a long password").unwrap());
+    let (_, users) = run(&["users", "list", "--config", c], "");
+    assert_eq!(users.trim(), "ann@example.org\troles=\tpending\nbob@example.org\troles=\tpending");
+    assert!(run(&["users", "approve", "ann@example.org", "--config", c], "").0);
+    assert!(run(&["users", "approve", "bob@example.org", "--role", "private", "--config", c], "").0);
+    assert!(!run(&["users", "approve", "bob@example.org", "--config", c], "").0, "approved once");
+    assert!(!run(&["users", "approve", "nobody@example.org", "--config", c], "").0);
+    let (_, users) = run(&["users", "list", "--config", c], "");
+    assert_eq!(users.trim(), "ann@example.org\troles=guest\nbob@example.org\troles=private");
+    assert!(issuer.verify_user("ann@example.org", "a long password").is_ok());
+}
+
 /// Starts `serve` on a free port with `env`, makes one request, stops it (SIGKILL of
 /// our own child) and returns stderr.
 fn serve_log(env: &[(&str, &str)]) -> Vec<u8> {

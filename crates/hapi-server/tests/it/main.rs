@@ -19,6 +19,7 @@ mod portal;
 mod postgres;
 mod prefix;
 mod redirects;
+mod register;
 mod reload;
 mod replicas;
 mod robustness;
