@@ -227,7 +227,7 @@ You can log in once it is approved.</p>",
     let html = page(
         "Log in",
         &format!(
-            "{msg}<form method=\"post\" action=\"{a}\">\
+            "{msg}<form class=\"stacked\" method=\"post\" action=\"{a}\">\
 <input type=\"hidden\" name=\"{field}\" value=\"{t}\">\
 <input type=\"hidden\" name=\"return_to\" value=\"{r}\">\
 <label for=\"username\">User</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required>\

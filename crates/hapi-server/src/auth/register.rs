@@ -36,7 +36,7 @@ fn form(b: &Builtin, headers: &HeaderMap, email: &str, problem: Option<&str>) ->
         "Ask for an account",
         &format!(
             "{notice}<p>An operator approves every account before it can read data.</p>\
-<form method=\"post\" action=\"{a}\"><input type=\"hidden\" name=\"{field}\" value=\"{t}\">\
+<form class=\"stacked\" method=\"post\" action=\"{a}\"><input type=\"hidden\" name=\"{field}\" value=\"{t}\">\
 <label for=\"email\">E-mail address</label>\
 <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" maxlength=\"254\" value=\"{email}\" required>\
 <label for=\"password\">Password (at least 8 characters)</label>\

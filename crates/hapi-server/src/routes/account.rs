@@ -173,7 +173,7 @@ ended; log in there again with the new password.</p>\n",
             let _ = write!(
                 h,
                 "<p>Logged in as <code>{who}</code>.</p>\n<section aria-labelledby=\"pw-h\"><h2 id=\"pw-h\">Change the password</h2>\n\
-<form method=\"post\" action=\"{a}\"><input type=\"hidden\" name=\"{field}\" value=\"{t}\">\
+<form class=\"stacked\" method=\"post\" action=\"{a}\"><input type=\"hidden\" name=\"{field}\" value=\"{t}\">\
 <input type=\"text\" name=\"username\" autocomplete=\"username\" value=\"{who}\" hidden>\
 <label for=\"current\">Current password</label>\
 <input id=\"current\" name=\"current\" type=\"password\" autocomplete=\"current-password\" required>\
