@@ -151,6 +151,12 @@ test('a user makes, uses, rotates and revokes their own credentials', async (t) 
     await page.reload();
     assert.match(await row.first().locator('td').nth(2).innerText(), /^\d{4}-\d\d-\d\dT/, 'the last token is listed');
     await shot(page, '04-used');
+    // On a phone the list fits the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the credentials page is ${overflow} px wider than a phone`);
+    await shot(page, '04a-phone');
+    await page.setViewportSize({ width: 1100, height: 800 });
 
     // Another user, in a browser of their own, neither sees the client nor can revoke it
     // (their own page's CSRF token, the first user's id: the answer of an unknown id).

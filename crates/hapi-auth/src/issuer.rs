@@ -543,9 +543,7 @@ impl Issuer {
 
     /// `owner`'s clients, oldest first, revoked ones included.
     pub fn owned_clients(&self, owner: &str) -> Result<Vec<ClientInfo>, IssuerError> {
-        let mut all = self.store.list_clients()?;
-        all.retain(|c| c.owner.as_deref() == Some(owner));
-        Ok(all)
+        self.store.list_clients(Some(owner))
     }
 
     /// Client `id` if it is `owner`'s and active; someone else's is as unknown as a
@@ -591,7 +589,7 @@ impl Issuer {
 
     /// All clients, revoked ones included.
     pub fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
-        self.store.list_clients()
+        self.store.list_clients(None)
     }
 
     /// Revokes a client: no new tokens, and a server that checks

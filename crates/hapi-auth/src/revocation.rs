@@ -237,8 +237,8 @@ mod tests {
         fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError> {
             self.inner.client(id)
         }
-        fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
-            self.inner.list_clients()
+        fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientInfo>, IssuerError> {
+            self.inner.list_clients(owner)
         }
         fn revoke(&self, id: &str, now: i64) -> Result<bool, IssuerError> {
             self.inner.revoke(id, now)

@@ -176,13 +176,13 @@ impl AuthStore for PgAuthStore {
         }))
     }
 
-    fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
-        let rows = self.query(
-            "SELECT id, roles, created_at, secret_rotated_at, revoked_at, owner, last_used_at,
-                    secret_hash = '' /* PENDING_SECRET */ FROM hapi_clients
-             ORDER BY created_at, id",
-            &[],
-        )?;
+    fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientInfo>, IssuerError> {
+        let select = "SELECT id, roles, created_at, secret_rotated_at, revoked_at, owner, last_used_at,
+                    secret_hash = '' /* PENDING_SECRET */ FROM hapi_clients";
+        let rows = match owner {
+            Some(o) => self.query(&format!("{select} WHERE owner = $1 ORDER BY created_at, id"), &[&o])?,
+            None => self.query(&format!("{select} ORDER BY created_at, id"), &[])?,
+        };
         Ok(rows
             .iter()
             .map(|r| ClientInfo {

@@ -74,11 +74,14 @@ fn owned_clients(store: &dyn AuthStore) {
     assert!(!store.replace_secret_hash("o1", PENDING_SECRET, "h2").unwrap());
 
     store.touch_client("o1", 150).unwrap();
-    let listed = store.list_clients().unwrap();
+    let listed = store.list_clients(None).unwrap();
     let o1 = listed.iter().find(|c| c.id == "o1").unwrap();
     assert_eq!((o1.owner.as_deref(), o1.last_used_at, o1.created_at), (Some("ann"), Some(150), 100));
     let o2 = listed.iter().find(|c| c.id == "o2").unwrap();
     assert_eq!((o2.last_used_at, o2.secret_pending, o1.secret_pending), (None, true, false));
+    let anns: Vec<String> = store.list_clients(Some("ann")).unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(anns, ["o1", "o2"], "one owner's, oldest first");
+    assert!(store.list_clients(Some("bob")).unwrap().is_empty());
 
     assert!(store.revoke("o2", 160).unwrap());
     assert!(
@@ -102,7 +105,7 @@ fn clients(store: &dyn AuthStore) {
         ClientRow { secret_hash: "hash-b".into(), roles: roles(&["r1", "r2"]), revoked: false, owner: None };
     assert_eq!(store.client("b").unwrap(), Some(want));
     assert_eq!(store.client("nobody").unwrap(), None);
-    let listed = store.list_clients().unwrap();
+    let listed = store.list_clients(None).unwrap();
     assert_eq!(listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["b", "a"], "oldest first");
     assert_eq!((listed[0].created_at, listed[0].secret_rotated_at, listed[0].revoked_at), (10, 10, None));
 
@@ -110,7 +113,7 @@ fn clients(store: &dyn AuthStore) {
     assert!(store.replace_secret_hash("b", "hash-b", "rehashed").unwrap());
     assert_eq!(store.client("b").unwrap().unwrap().secret_hash, "rehashed");
     assert!(store.set_secret("b", "rotated", 30).unwrap());
-    let b = store.list_clients().unwrap().into_iter().find(|c| c.id == "b").unwrap();
+    let b = store.list_clients(None).unwrap().into_iter().find(|c| c.id == "b").unwrap();
     assert_eq!(b.secret_rotated_at, 30);
 
     assert!(store.client_active("b").unwrap());
@@ -121,7 +124,7 @@ fn clients(store: &dyn AuthStore) {
     assert!(store.client("b").unwrap().unwrap().revoked);
     assert!(!store.set_secret("b", "again", 50).unwrap(), "a revoked client keeps no new secret");
     assert!(!store.replace_secret_hash("b", "rotated", "x").unwrap());
-    let b = store.list_clients().unwrap().into_iter().find(|c| c.id == "b").unwrap();
+    let b = store.list_clients(None).unwrap().into_iter().find(|c| c.id == "b").unwrap();
     assert_eq!(b.revoked_at, Some(40));
 }
 

@@ -133,8 +133,8 @@ pub trait AuthStore: Send + Sync + fmt::Debug + 'static {
     fn touch_client(&self, id: &str, now: i64) -> Result<(), IssuerError>;
     /// A client as the token endpoint needs it.
     fn client(&self, id: &str) -> Result<Option<ClientRow>, IssuerError>;
-    /// Every client, oldest first.
-    fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError>;
+    /// Every client, or only `owner`'s, oldest first.
+    fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientInfo>, IssuerError>;
     /// Revokes a client; `false` when there is no active client `id`.
     fn revoke(&self, id: &str, now: i64) -> Result<bool, IssuerError>;
     /// Sets a new secret's hash; `false` when there is no active client `id`.
@@ -264,14 +264,21 @@ impl AuthStore for SqliteAuthStore {
         Ok(row)
     }
 
-    fn list_clients(&self) -> Result<Vec<ClientInfo>, IssuerError> {
+    fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientInfo>, IssuerError> {
         let conn = self.conn();
-        let mut st = conn.prepare(
+        // Two statements rather than `?1 IS NULL OR owner = ?1`, so one account's list
+        // uses the owner index.
+        let filter = if owner.is_some() { "WHERE owner = ?1" } else { "" };
+        let mut st = conn.prepare_cached(&format!(
             "SELECT id, roles, created_at, secret_rotated_at, revoked_at, owner, last_used_at,
-                    secret_hash = '' /* PENDING_SECRET */ FROM clients
-             ORDER BY created_at, id",
-        )?;
-        let rows = st.query_map([], |r| {
+                    secret_hash = '' /* PENDING_SECRET */ FROM clients {filter}
+             ORDER BY created_at, id"
+        ))?;
+        let args: &[&dyn rusqlite::ToSql] = match &owner {
+            Some(o) => &[o],
+            None => &[],
+        };
+        let rows = st.query_map(args, |r| {
             Ok(ClientInfo {
                 id: r.get(0)?,
                 roles: roles_from(&r.get::<_, String>(1)?),

@@ -258,7 +258,7 @@ You have {active} active of at most {cap}.</p>\n\
         return;
     }
     h.push_str(
-        "<table id=\"clients\"><caption>Your clients</caption><thead><tr><th scope=\"col\">client_id</th>\
+        "<table id=\"clients\" class=\"cards\"><caption>Your clients</caption><thead><tr><th scope=\"col\">client_id</th>\
 <th scope=\"col\">Created</th><th scope=\"col\">Last token</th><th scope=\"col\">Rotated</th>\
 <th scope=\"col\">State</th><th scope=\"col\">Actions</th></tr></thead><tbody>\n",
     );
@@ -282,7 +282,9 @@ You have {active} active of at most {cap}.</p>\n\
         };
         let _ = writeln!(
             h,
-            "<tr><td><code>{id}</code></td><td>{created}</td><td>{used}</td><td>{rotated}</td><td>{state}</td><td>{actions}</td></tr>",
+            "<tr><td data-label=\"client_id\"><code>{id}</code></td><td data-label=\"Created\">{created}</td>\
+<td data-label=\"Last token\">{used}</td><td data-label=\"Rotated\">{rotated}</td><td data-label=\"State\">{state}</td>\
+<td data-label=\"Actions\">{actions}</td></tr>",
             id = esc(&c.id),
             created = when(Some(c.created_at)),
             used = when(c.last_used_at),

@@ -88,7 +88,10 @@ fn code(html: &str, id: &str) -> String {
 
 /// The client ids listed on the page.
 fn listed(html: &str) -> Vec<String> {
-    html.split("<tr><td><code>").skip(1).map(|r| r.split('<').next().unwrap().to_owned()).collect()
+    html.split("<tr><td data-label=\"client_id\"><code>")
+        .skip(1)
+        .map(|r| r.split('<').next().unwrap().to_owned())
+        .collect()
 }
 
 /// Status and body of the seed's token request.

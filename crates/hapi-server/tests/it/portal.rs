@@ -77,6 +77,8 @@ async fn every_page_has_the_policy_and_no_inline_script() {
         ("dataset page", dataset_page("ds1")),
         ("no such dataset", dataset_page("nope")),
         ("logout form", "/auth/logout".to_owned()),
+        ("credentials", "/portal/credentials".to_owned()),
+        ("account", "/portal/account".to_owned()),
     ] {
         let (status, h, html) = get(&s, &pq, &cookie).await;
         assert!(status == 200 || (status == 404 && what == "no such dataset"), "{what}: {status}");
@@ -144,6 +146,25 @@ async fn form_posts_without_their_csrf_token_are_refused() {
     let r = post_form(&c, &s.url("/auth/logout"), &[], Some(&cookie)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(get(&s, "/hapi/info?dataset=ds1", &cookie).await.0, 401);
+}
+
+/// A user name is whatever the operator typed: markup in it is text on every page.
+#[tokio::test]
+async fn user_names_are_escaped_on_every_page() {
+    let s = server().await;
+    let name = "<script>alert(6)</script>\"'&";
+    s.issuer().add_user(name, "correct horse", &[]).unwrap();
+    let cookie = login(&s, name).await;
+    for pq in ["/hapi", &dataset_page("ds1"), "/portal/credentials", "/portal/account", "/auth/logout"] {
+        let (status, h, html) = get(&s, pq, &cookie).await;
+        assert_eq!(status, 200, "{pq}");
+        assert_page_policy(pq, &h, &html);
+        assert!(!html.contains("<script>alert(6)"), "{pq}: unescaped");
+        assert!(
+            html.contains("&lt;script&gt;alert(6)&lt;/script&gt;&quot;&#39;&amp;") || pq == "/auth/logout",
+            "{pq}"
+        );
+    }
 }
 
 #[tokio::test]
