@@ -5,7 +5,7 @@
 
 use std::num::NonZeroU32;
 
-use argon2::{Argon2, PasswordHasher};
+use argon2::Argon2;
 use aws_lc_rs::pbkdf2;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
@@ -51,13 +51,28 @@ pub(crate) fn new_secret() -> Result<String, String> {
     Ok(s)
 }
 
-/// The argon2id PHC string of a password, with a fresh 16-byte salt.
+/// The argon2id PHC string of a password (default parameters), with a fresh 16-byte
+/// salt. Hashed in [`with_memory`]'s working memory, like every check.
 pub(crate) fn hash(secret: &str) -> Result<String, String> {
-    let salt = random_bytes::<16>()?;
-    Argon2::default()
-        .hash_password_with_salt(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| format!("hashing failed: {e}"))
+    hash_with_salt(secret, &random_bytes::<16>()?)
+}
+
+fn hash_with_salt(secret: &str, salt: &[u8]) -> Result<String, String> {
+    let params = argon2::Params::default();
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    with_memory(params.block_count(), |memory| {
+        Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params.clone())
+            .hash_password_into_with_memory(secret.as_bytes(), salt, &mut out, memory)
+    })
+    .map_err(|e| format!("hashing failed: {e}"))?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    ))
 }
 
 /// PHC prefix of client-secret hashes (the RustCrypto `pbkdf2` crate's notation).
@@ -97,13 +112,23 @@ pub(crate) fn verify(secret: &str, phc: &str) -> bool {
     }
 }
 
-/// Argon2 working memory kept for reuse: each check needs `m_cost` KiB (19 MiB by
-/// default). Allocating it per check let glibc keep a copy in every blocking thread's
-/// arena (a login flood left 1.3 GB behind); the server runs at most this many checks
-/// at once, so after the first checks no more are allocated. Emptying the pool when
-/// idle gave back only one buffer of four (glibc keeps the rest), so it is kept.
-const POOLED: usize = 4;
-static BLOCKS: std::sync::Mutex<Vec<Vec<argon2::Block>>> = std::sync::Mutex::new(Vec::new());
+/// Argon2 needs `m_cost` KiB of working memory per check (19 MiB by default). Freed the
+/// usual way, glibc kept it: a freed mapping of that size raises its mmap threshold, so
+/// the next ones came from per-thread heaps it never gives back (a login flood left
+/// 1.3 GB, then 76 MB with four buffers pooled). glibc always maps a request above
+/// 32 MiB (its largest dynamic threshold) and unmaps it on free, so each check reserves
+/// that much address space and touches only the blocks it uses: the process is back at
+/// its baseline as soon as the checks end. Other allocators only see a large request.
+const RESERVE_BYTES: usize = 33 << 20;
+
+/// Runs `f` on `blocks` zeroed blocks of fresh working memory, returned to the system after.
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    let reserve = (RESERVE_BYTES / argon2::Block::SIZE).max(blocks);
+    let mut memory: Vec<argon2::Block> = Vec::with_capacity(reserve);
+    memory.resize(blocks, argon2::Block::default());
+    f(&mut memory)
+}
+
 /// Stored hashes are ours, but a corrupt one must not make us allocate without end.
 const MAX_M_COST_KIB: usize = 256 * 1024;
 
@@ -123,20 +148,17 @@ fn verify_argon2(secret: &[u8], phc: &str) -> bool {
     if blocks > MAX_M_COST_KIB {
         return false;
     }
-    let mut memory = BLOCKS.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-    if memory.len() < blocks {
-        memory.resize(blocks, argon2::Block::default());
-    }
     let mut out = vec![0u8; expected.len()];
-    let ok = Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(secret, salt.as_ref(), &mut out, &mut memory[..blocks])
-        .is_ok()
-        && aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_ref()).is_ok();
-    let mut pool = BLOCKS.lock().unwrap_or_else(|e| e.into_inner());
-    if pool.len() < POOLED {
-        pool.push(memory);
-    }
-    ok
+    with_memory(blocks, |memory| {
+        Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+            secret,
+            salt.as_ref(),
+            &mut out,
+            memory,
+        )
+    })
+    .is_ok()
+        && aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_ref()).is_ok()
 }
 
 #[cfg(test)]
@@ -168,7 +190,17 @@ mod tests {
     }
 
     #[test]
-    fn argon2_hashes_of_any_parameters_verify_with_pooled_memory() {
+    fn our_argon2id_strings_are_the_crates_own() {
+        use argon2::PasswordHasher;
+        let salt = b"0123456789abcdef";
+        let ours = hash_with_salt("correct horse", salt).unwrap();
+        let theirs = Argon2::default().hash_password_with_salt(b"correct horse", salt).unwrap().to_string();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn argon2_hashes_of_any_parameters_verify() {
+        use argon2::PasswordHasher;
         let argon = |m: u32, t: u32, alg| {
             let params = argon2::Params::new(m, t, 1, Some(32)).unwrap();
             Argon2::new(alg, argon2::Version::V0x13, params)
@@ -176,7 +208,6 @@ mod tests {
                 .unwrap()
                 .to_string()
         };
-        // Different sizes in turn reuse and grow the same pooled buffers.
         for h in [
             argon(64, 1, argon2::Algorithm::Argon2id),
             argon(512, 2, argon2::Algorithm::Argon2i),
@@ -188,7 +219,6 @@ mod tests {
         // A stored hash asking for 4 GiB is refused, not allocated.
         let huge = argon(64, 1, argon2::Algorithm::Argon2id).replace("m=64", "m=4194304");
         assert!(!verify("hunter2", &huge), "{huge}");
-        assert!(BLOCKS.lock().unwrap().len() <= POOLED);
     }
 
     #[test]

@@ -268,23 +268,63 @@ async fn fetch_token(addr: &str, id: &str, secret: &str) -> Result<String> {
 
 /// One wrong-secret token request on its own connection from `from` (a loopback
 /// address of its own, so the per-address limit admits each flooder).
-async fn wrong_secret(addr: &str, from: std::net::Ipv4Addr, login: bool, n: u64) -> Result<String> {
-    let body = if login {
-        format!("username=flood{n}&password=wrong&return_to=/hapi")
-    } else {
-        format!("client_id=flood{n}&client_secret=wrong&grant_type=client_credentials")
-    };
-    post_form(addr, from, if login { "/auth/login" } else { "/oauth/token" }, &body).await
+async fn wrong_secret(addr: &str, from: std::net::Ipv4Addr, form: Option<&Csrf>, n: u64) -> Result<String> {
+    match form {
+        Some(csrf) => {
+            let body = format!("username=flood{n}&password=wrong&return_to=/hapi&csrf={}", csrf.token);
+            post_form(addr, from, "/auth/login", &body, Some(csrf)).await
+        }
+        None => {
+            let body = format!("client_id=flood{n}&client_secret=wrong&grant_type=client_credentials");
+            post_form(addr, from, "/oauth/token", &body, None).await
+        }
+    }
+}
+
+/// The login form's CSRF cookie and token, as a browser holds them after opening it
+/// (a form post without them is refused before any hash).
+#[derive(Debug, Clone)]
+struct Csrf {
+    cookie: String,
+    token: String,
+}
+
+async fn login_form_csrf(addr: &str) -> Result<Csrf> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"GET /auth/login HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").await?;
+    let mut page = String::new();
+    s.read_to_string(&mut page).await?;
+    let cookie = page
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().starts_with("set-cookie: hapi_csrf=").then(|| l[12..].to_owned())
+        })
+        .and_then(|c| c.split(';').next().map(str::to_owned))
+        .context("the login form sets no CSRF cookie")?;
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .context("the login form has no CSRF field")?;
+    // The token is base64url: it needs no form encoding.
+    Ok(Csrf { cookie, token: token.to_owned() })
 }
 
 /// A form POST on its own connection from `from`; the whole answer.
-async fn post_form(addr: &str, from: std::net::Ipv4Addr, path: &str, body: &str) -> Result<String> {
+async fn post_form(
+    addr: &str,
+    from: std::net::Ipv4Addr,
+    path: &str,
+    body: &str,
+    csrf: Option<&Csrf>,
+) -> Result<String> {
     let sock = tokio::net::TcpSocket::new_v4()?;
     sock.bind((from, 0).into())?;
     let mut s = sock.connect(addr.parse()?).await?;
+    let cookie = csrf.map(|c| format!("Cookie: {}\r\n", c.cookie)).unwrap_or_default();
     s.write_all(
         format!(
-            "POST {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .as_bytes(),
@@ -336,10 +376,13 @@ async fn flood(bin: &Path, work: &Path, login: bool) -> Result<Vec<(String, Stri
     let p = start(bin, &["--config", cfg], &[], if login { 18_086 } else { 18_085 })?;
     wait_ready_protected(&p.addr).await?;
     let pid = p.child.id();
+    let csrf = if login { Some(login_form_csrf(&p.addr).await?) } else { None };
     let real = || async {
-        if login {
-            let form = "username=alice&password=correct+horse+battery&return_to=/hapi";
-            let out = post_form(&p.addr, std::net::Ipv4Addr::LOCALHOST, "/auth/login", form).await?;
+        if let Some(csrf) = &csrf {
+            let form =
+                format!("username=alice&password=correct+horse+battery&return_to=/hapi&csrf={}", csrf.token);
+            let out =
+                post_form(&p.addr, std::net::Ipv4Addr::LOCALHOST, "/auth/login", &form, Some(csrf)).await?;
             if !out.starts_with("HTTP/1.1 303") {
                 bail!("login refused: {}", &out[..out.len().min(100)]);
             }
@@ -354,12 +397,12 @@ async fn flood(bin: &Path, work: &Path, login: bool) -> Result<Vec<(String, Stri
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut flooders = Vec::new();
     for k in 0..64u8 {
-        let addr = p.addr.clone();
+        let (addr, csrf) = (p.addr.clone(), csrf.clone());
         flooders.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
-                wrong_secret(&addr, std::net::Ipv4Addr::new(127, 0, 1, k + 1), login, u64::from(k) << 32 | n)
-                    .await?;
+                let from = std::net::Ipv4Addr::new(127, 0, 1, k + 1);
+                wrong_secret(&addr, from, csrf.as_ref(), u64::from(k) << 32 | n).await?;
                 n += 1;
             }
             anyhow::Ok(n)
