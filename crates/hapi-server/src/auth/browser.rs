@@ -266,7 +266,7 @@ Nothing was changed. <a href=\"{}\">Open it again</a>.</p>",
     (StatusCode::FORBIDDEN, Html(body)).into_response()
 }
 
-/// 429 for a browser with too many failed logins (`what`: "failed logins") at `again`.
+/// 429 for too many `what` ("failed logins"), with a link to try `again` there.
 pub(super) fn too_many(site: &Site, wait: std::time::Duration, what: &str, again: &str) -> Response {
     let body = page(
         "Too many attempts",

@@ -158,8 +158,11 @@ pub struct Browser {
     pub revocation: Arc<Revocation>,
 }
 
-/// Argon2 checks that may run at once.
-const HASHING_SLOTS: usize = 4;
+/// Argon2 checks that may run at once: one per core, at most 4. More only share the
+/// same cores, so a flood's checks would slow a trusted caller's check beside them.
+fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).clamp(1, 4)
+}
 
 impl Access {
     /// Builds access control from the configuration: opens the built-in issuer's keys
@@ -192,7 +195,7 @@ impl Access {
                     issuer: Arc::new(issuer),
                     validator,
                     browser: browser(db)?,
-                    hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
+                    hashing: tokio::sync::Semaphore::new(hashing_slots()),
                     throttle: throttle::Throttle::new(throttle::LOGIN),
                     site: site.clone(),
                     max_clients_per_user: *max_clients_per_user,
