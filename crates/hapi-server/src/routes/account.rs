@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hapi_core::percent;
 
@@ -145,14 +145,7 @@ fn answer(
             "<p>Your account is kept by this server's identity provider: change its password there.</p>\n",
         ),
         (Mode::Builtin(_), None) => {
-            let _ = writeln!(
-                h,
-                "<p><a href=\"{}\">Log in</a> to change your password.</p>",
-                esc(&site.path(&format!(
-                    "/auth/login?return_to={}",
-                    percent::encode_query_value(&site.path("/portal/account"))
-                )))
-            );
+            h.push_str(&portal::login_link(site, "/portal/account", "to change your password"))
         }
         (Mode::Builtin(b), Some(id)) => {
             let Some(t) = b.browser.cookies.form_token(headers) else {
@@ -189,12 +182,5 @@ ended; log in there again with the new password.</p>\n",
             );
         }
     }
-    h.push_str(&portal::close(site, "catalog.js"));
-    let mut r = portal::respond(h);
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(c) = set_cookie {
-        r.headers_mut().append(header::SET_COOKIE, c);
-    }
-    r
+    portal::respond_private(h, site, status, set_cookie)
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hapi_auth::{ClientInfo, IssuerError};
 use hapi_core::percent;
@@ -158,16 +158,11 @@ async fn answer(
 self-service registration page configured here; ask the operators.</p>\n",
             ),
         },
-        (Mode::Builtin(_), None) => {
-            let _ = writeln!(
-                h,
-                "<p><a href=\"{}\">Log in</a> with your account to manage your credentials.</p>",
-                esc(&site.path(&format!(
-                    "/auth/login?return_to={}",
-                    percent::encode_query_value(&site.path("/portal/credentials"))
-                )))
-            );
-        }
+        (Mode::Builtin(_), None) => h.push_str(&portal::login_link(
+            site,
+            "/portal/credentials",
+            "with your account to manage your credentials",
+        )),
         (Mode::Builtin(b), Some(user)) => {
             let Some(t) = b.browser.cookies.form_token(headers) else {
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -187,15 +182,7 @@ self-service registration page configured here; ask the operators.</p>\n",
             }
         }
     }
-    h.push_str(&portal::close(site, "catalog.js"));
-    let mut r = portal::respond(h);
-    *r.status_mut() = status;
-    // A secret may be on it: never stored by a cache or the back button's copy.
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(c) = set_cookie {
-        r.headers_mut().append(header::SET_COOKIE, c);
-    }
-    r
+    portal::respond_private(h, site, status, set_cookie)
 }
 
 fn render_notice(h: &mut String, b: &Builtin, n: &Notice) -> StatusCode {

@@ -86,6 +86,34 @@ pub(crate) fn close(site: &Site, script: &str) -> String {
     )
 }
 
+/// "Log in to `what`": a link to the login that comes back to `path` after it.
+pub(crate) fn login_link(site: &Site, path: &str, what: &str) -> String {
+    format!(
+        "<p><a href=\"{}\">Log in</a> {what}.</p>\n",
+        esc(&site.path(&format!("/auth/login?return_to={}", encode_query_value(&site.path(path)))))
+    )
+}
+
+/// The end of a page with a form that changes an account (credentials, password): our
+/// script, `status`, the form's CSRF cookie when it is new, and `no-store`, since a
+/// secret or a form token may be on it and must not stay in a cache or the back
+/// button's copy.
+pub(crate) fn respond_private(
+    mut h: String,
+    site: &Site,
+    status: axum::http::StatusCode,
+    set_cookie: Option<HeaderValue>,
+) -> Response {
+    h.push_str(&close(site, "catalog.js"));
+    let mut r = respond(h);
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(c) = set_cookie {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
+}
+
 /// A 200 HTML page (its security headers come from the layer over the portal's routes).
 pub(crate) fn respond(html: String) -> Response {
     let mut r = html.into_response();

@@ -18,6 +18,17 @@ fn run(args: &[&str], stdin: &str) -> (bool, String) {
     (out.status.success(), String::from_utf8(out.stdout).unwrap())
 }
 
+/// The issuer of the data directory the commands use, opened beside them.
+fn issuer_of(data_dir: &std::path::Path) -> hapi_auth::Issuer {
+    let cfg = hapi_auth::IssuerConfig {
+        issuer_url: "http://127.0.0.1:1".into(),
+        audience: "a".into(),
+        scopes: vec!["s".into()],
+        token_ttl: std::time::Duration::from_secs(300),
+    };
+    hapi_auth::Issuer::open(data_dir, cfg).unwrap()
+}
+
 #[test]
 fn clients_and_users_are_managed_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,13 +62,7 @@ fn clients_and_users_are_managed_from_the_command_line() {
     assert!(!run(&["users", "roles", "nobody", "--config", c], "").0);
 
     // A client alice made on the portal: listed with its owner, revocable by the operator.
-    let cfg_issuer = hapi_auth::IssuerConfig {
-        issuer_url: "http://127.0.0.1:1".into(),
-        audience: "a".into(),
-        scopes: vec!["s".into()],
-        token_ttl: std::time::Duration::from_secs(300),
-    };
-    let issuer = hapi_auth::Issuer::open(&dir.path().join("data"), cfg_issuer).unwrap();
+    let issuer = issuer_of(&dir.path().join("data"));
     let own = issuer.create_owned_client("alice", 10).unwrap();
     let (_, list) = run(&["clients", "list", "--config", c], "");
     assert!(list.contains(&format!("{}\tactive\troles=(its owner's)\towner=alice", own.id)), "{list}");
@@ -79,13 +84,7 @@ fn sign_ups_are_approved_from_the_command_line() {
     );
     std::fs::write(&cfg, format!("data_dir = {:?}\n{protected}", dir.path().join("data"))).unwrap();
     let c = cfg.to_str().unwrap();
-    let cfg_issuer = hapi_auth::IssuerConfig {
-        issuer_url: "http://127.0.0.1:1".into(),
-        audience: "a".into(),
-        scopes: vec!["s".into()],
-        token_ttl: std::time::Duration::from_secs(300),
-    };
-    let issuer = hapi_auth::Issuer::open(&dir.path().join("data"), cfg_issuer).unwrap();
+    let issuer = issuer_of(&dir.path().join("data"));
     assert!(issuer.register_user("ann@example.org", "a long password").unwrap());
     assert!(issuer.register_user("bob@example.org", "a long password").unwrap());
     let (_, users) = run(&["users", "list", "--config", c], "");
