@@ -69,11 +69,7 @@ info = '''{"parameters":[
   await procs.run('ingest', serverBin, ['ingest', '--config', file, '--dataset', 'e2e/field', join(out, 'field.csv')]);
   await procs.run('users', serverBin, ['users', 'add', '--config', file, USER], {}, `${PASSWORD}\n`);
   await procs.run('users-other', serverBin, ['users', 'add', '--config', file, OTHER], {}, `${PASSWORD}\n`);
-  hapi.proc = procs.start('hapi', serverBin, ['serve', '--config', file, '--listen', `127.0.0.1:${port}`], {
-    RUST_LOG: 'info',
-    NO_COLOR: '1',
-  });
-  await procs.waitFor('the HAPI server', hapi.proc, async () => (await fetch(`${hapi.url}/hapi/capabilities`)).status === 401);
+  hapi.proc = await procs.serveHapi(file, port);
   context = await launch(out);
 });
 

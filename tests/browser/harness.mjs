@@ -74,6 +74,20 @@ export class Processes {
     });
   }
 
+  /**
+   * Starts `hapi-server serve` with `config` on 127.0.0.1:`port` and waits until it
+   * answers (401 for /hapi/capabilities: every config here protects the data).
+   */
+  async serveHapi(config, port) {
+    const proc = this.start('hapi', serverBin, ['serve', '--config', config, '--listen', `127.0.0.1:${port}`], {
+      RUST_LOG: 'info',
+      NO_COLOR: '1',
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await this.waitFor('the HAPI server', proc, async () => (await fetch(`${url}/hapi/capabilities`)).status === 401);
+    return proc;
+  }
+
   /** Polls until `probe` answers true, or fails with the process log. */
   async waitFor(what, proc, probe, ms = 20000) {
     const end = Date.now() + ms;

@@ -142,11 +142,7 @@ before(async () => {
   await procs.run('users', serverBin, ['users', 'add', '--config', file, USER], {}, `${PASSWORD}\n`);
   await procs.run('clients', serverBin, ['clients', 'create', '--config', file, '--id', m2m.id]);
   m2m.secret = /client_secret=(\S+)/.exec(procs.log('clients'))[1];
-  hapi.proc = procs.start('hapi', serverBin, ['serve', '--config', file, '--listen', `127.0.0.1:${port}`], {
-    RUST_LOG: 'info',
-    NO_COLOR: '1',
-  });
-  await procs.waitFor('the HAPI server', hapi.proc, async () => (await fetch(`${hapi.url}/hapi/capabilities`)).status === 401);
+  hapi.proc = await procs.serveHapi(file, port);
   context = await launch(out);
 });
 

@@ -65,11 +65,7 @@ info = '''{"parameters":[
   "startDate":"2024-01-01T00:00:00Z","stopDate":"2024-01-02T00:00:00Z"}'''
 `,
   );
-  hapi.proc = procs.start('hapi', serverBin, ['serve', '--config', hapi.config, '--listen', `127.0.0.1:${port}`], {
-    RUST_LOG: 'info',
-    NO_COLOR: '1',
-  });
-  await procs.waitFor('the HAPI server', hapi.proc, async () => (await fetch(`${hapi.url}/hapi/capabilities`)).status === 401);
+  hapi.proc = await procs.serveHapi(hapi.config, port);
   context = await launch(out);
 });
 
