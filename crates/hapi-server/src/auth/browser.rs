@@ -303,8 +303,7 @@ pub async fn login_submit(
         Err(wait) => return too_many(&b.site, wait, "failed logins", "/auth/login"),
     };
     // Password hashing is deliberately slow: off the async workers, a few at a time.
-    let lane = if ticket.trusted() { &b.throttle.trusted_lane } else { &b.hashing };
-    let Ok(_slot) = lane.acquire().await else {
+    let Some(_slot) = b.hash_slot(Some(&ticket)).await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let b2 = b.clone();

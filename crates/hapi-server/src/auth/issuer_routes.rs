@@ -97,12 +97,7 @@ pub async fn token(
         None => None,
     };
     // Secret hashes are deliberately slow: off the async workers, a few at a time.
-    let lane = if ticket.as_ref().is_some_and(throttle::Ticket::trusted) {
-        &b.throttle.trusted_lane
-    } else {
-        &b.hashing
-    };
-    let Ok(_slot) = lane.acquire().await else {
+    let Some(_slot) = b.hash_slot(ticket.as_ref()).await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let result = tokio::task::spawn_blocking(move || issuer.token(&form, basic)).await;

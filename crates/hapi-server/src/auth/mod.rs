@@ -121,8 +121,11 @@ pub struct Builtin {
     /// Bounds concurrent password and secret hashing: each Argon2 check takes tens of
     /// milliseconds and ~19 MiB, so a burst of logins must queue, not exhaust memory.
     pub hashing: tokio::sync::Semaphore,
-    /// Failed secret checks per address and per (name, address): a flood is refused
-    /// before it queues for `hashing`.
+    /// Hashing slots only trusted pairs use, so a flood from many addresses (each
+    /// within its limit) cannot make a known client wait behind dozens of hashes.
+    pub trusted_lane: tokio::sync::Semaphore,
+    /// Failed secret checks per address, per (name, address) and per name: a flood is
+    /// refused before it queues for `hashing`.
     pub throttle: throttle::Throttle,
     /// Prefix and public URL.
     pub site: Site,
@@ -156,6 +159,22 @@ pub struct Browser {
     pub cookies: Sessions,
     /// The sessions themselves, and revoked clients.
     pub revocation: Arc<Revocation>,
+}
+
+/// Slots of [`Builtin::trusted_lane`].
+const TRUSTED_SLOTS: usize = 2;
+
+impl Builtin {
+    /// A slot to check a secret in: the trusted lane for a pair that succeeded recently,
+    /// the shared slots otherwise. `None` when the server is shutting the slots down.
+    pub async fn hash_slot(
+        &self,
+        ticket: Option<&throttle::Ticket>,
+    ) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let lane =
+            if ticket.is_some_and(throttle::Ticket::trusted) { &self.trusted_lane } else { &self.hashing };
+        lane.acquire().await.ok()
+    }
 }
 
 /// Argon2 checks that may run at once: one per core, at most 4. More only share the
@@ -196,6 +215,7 @@ impl Access {
                     validator,
                     browser: browser(db)?,
                     hashing: tokio::sync::Semaphore::new(hashing_slots()),
+                    trusted_lane: tokio::sync::Semaphore::new(TRUSTED_SLOTS),
                     throttle: throttle::Throttle::new(throttle::LOGIN),
                     site: site.clone(),
                     max_clients_per_user: *max_clients_per_user,

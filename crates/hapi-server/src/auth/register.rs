@@ -92,7 +92,7 @@ pub async fn submit(
     };
     // Every sign-up counts, made or not: the charge stays.
     drop(ticket);
-    let Ok(_slot) = b.hashing.acquire().await else {
+    let Some(_slot) = b.hash_slot(None).await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let b2 = b.clone();

@@ -52,7 +52,7 @@ pub const SIGNUP: Limits = Limits {
     pair: Limit { burst: 3.0, per_second: 1.0 / 3600.0 },
     name: Limit { burst: 3.0, per_second: 1.0 / 3600.0 },
 };
-/// How long a success exempts its (name, address) pair from the address limit.
+/// How long a success exempts its (name, address) pair from the address and name limits.
 pub const TRUST_FOR: Duration = Duration::from_secs(24 * 3600);
 /// Keys kept in each map (counts and trusted pairs).
 pub const MAX_ENTRIES: usize = 100_000;
@@ -118,8 +118,8 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// Whether the pair succeeded recently: its check may use [`Throttle::trusted_lane`]
-    /// instead of queueing behind a flood for the shared hashing slots.
+    /// Whether the pair succeeded recently: its check may use the trusted hashing lane
+    /// (`Builtin::hash_slot`) instead of queueing behind a flood for the shared slots.
     pub fn trusted(&self) -> bool {
         self.wider.is_none()
     }
@@ -130,18 +130,12 @@ impl Ticket {
 pub struct Throttle {
     limits: Limits,
     inner: Mutex<Inner>,
-    /// Hashing slots only trusted pairs use, so a flood from many addresses (each
-    /// within its limit) cannot make a known client wait behind dozens of hashes.
-    pub trusted_lane: tokio::sync::Semaphore,
 }
-
-/// Slots of [`Throttle::trusted_lane`].
-const TRUSTED_SLOTS: usize = 2;
 
 impl Throttle {
     /// A throttle with `limits` ([`LOGIN`] or [`SIGNUP`]).
     pub fn new(limits: Limits) -> Throttle {
-        Throttle { limits, inner: Mutex::default(), trusted_lane: tokio::sync::Semaphore::new(TRUSTED_SLOTS) }
+        Throttle { limits, inner: Mutex::default() }
     }
 }
 

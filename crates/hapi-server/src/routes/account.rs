@@ -95,7 +95,7 @@ async fn change(
             format!("Too many wrong passwords; try again in {} s.", wait.as_secs().max(1)),
         )
     })?;
-    let Ok(_slot) = b.hashing.acquire().await else {
+    let Some(_slot) = b.hash_slot(Some(&ticket)).await else {
         return Err(Notice::Refused(StatusCode::SERVICE_UNAVAILABLE, "Try again.".to_owned()));
     };
     let (b2, user2) = (b.clone(), user.to_owned());

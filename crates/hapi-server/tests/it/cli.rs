@@ -101,30 +101,12 @@ fn sign_ups_are_approved_from_the_command_line() {
 /// Starts `serve` on a free port with `env`, makes one request, stops it (SIGKILL of
 /// our own child) and returns stderr.
 fn serve_log(env: &[(&str, &str)]) -> Vec<u8> {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::Read;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("hapi.toml");
     std::fs::write(&cfg, format!("data_dir = {:?}\n{CONFIG}", dir.path().join("data"))).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hapi-server"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()])
-        .envs(env.iter().copied())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut log = Vec::new();
-    // Up to the line that names the address (generous: a debug build starting).
-    let addr = loop {
-        let mut line = String::new();
-        assert!(err.read_line(&mut line).unwrap() > 0, "exited early: {}", String::from_utf8_lossy(&log));
-        log.extend_from_slice(line.as_bytes());
-        if let Some(at) = line.find("http://127.0.0.1:") {
-            let rest = &line[at + 7..];
-            break rest[..rest.find('/').unwrap()].to_owned();
-        }
-    };
+    let crate::support::ServeProcess { mut child, addr, stderr: mut err, head: mut log } =
+        crate::support::serve_process(&cfg, env);
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
     s.write_all(b"GET /hapi/info?dataset=nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let mut reply = Vec::new();

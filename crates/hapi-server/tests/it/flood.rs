@@ -151,7 +151,6 @@ fn rss_kb(pid: u32) -> u64 {
 /// before the pool, glibc's per-thread heaps kept a copy each (1.3 GB).
 #[tokio::test]
 async fn a_login_flood_leaves_no_hash_memory_behind() {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("hapi.toml");
@@ -166,22 +165,8 @@ async fn a_login_flood_leaves_no_hash_memory_behind() {
         .unwrap();
     std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"correct horse\n").unwrap();
     assert!(add.wait().unwrap().success());
-    let mut child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let addr = loop {
-        let mut line = String::new();
-        assert!(err.read_line(&mut line).unwrap() > 0, "the server exited early");
-        if let Some(at) = line.find("http://127.0.0.1:") {
-            let rest = &line[at + 7..];
-            break rest[..rest.find('/').unwrap()].to_owned();
-        }
-    };
+    let crate::support::ServeProcess { mut child, addr, stderr: mut err, .. } =
+        crate::support::serve_process(&cfg, &[]);
     // Keep reading the log so the server never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     let url = format!("http://{addr}/auth/login");

@@ -505,3 +505,42 @@ pub async fn login(s: &TestServer, user: &str) -> String {
     assert_eq!(r.status(), 303);
     r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
 }
+
+/// `hapi-server serve` of this build, started as its own process on a free port.
+pub struct ServeProcess {
+    /// The process (the test ends it).
+    pub child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Its stderr, after the line that named the address.
+    pub stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// The log up to and including that line.
+    pub head: Vec<u8>,
+}
+
+/// Starts `serve --config cfg` with `env` and reads its log up to the address it
+/// listens on (generous: a debug build starting).
+pub fn serve_process(cfg: &Path, env: &[(&str, &str)]) -> ServeProcess {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hapi-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()])
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut head = Vec::new();
+    let addr = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "exited early: {}", String::from_utf8_lossy(&head));
+        head.extend_from_slice(line.as_bytes());
+        if let Some(at) = line.find("http://127.0.0.1:") {
+            let rest = &line[at + 7..];
+            break rest[..rest.find('/').unwrap()].to_owned();
+        }
+    };
+    ServeProcess { child, addr, stderr, head }
+}
