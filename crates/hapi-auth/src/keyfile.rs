@@ -11,25 +11,44 @@ use base64::engine::general_purpose::STANDARD;
 use crate::issuer::IssuerError;
 use crate::secret;
 
-/// Reads the PKCS#8 DER key, creating it first if there is none. Creation writes a
-/// private temporary file and hard-links it into place, so the key file is either
-/// absent or complete, and two processes starting at once end up with the same key.
+/// Reads the PKCS#8 DER key, creating it first if there is none ([`read_or_create`]:
+/// two processes starting at once end up with the same key).
 pub(crate) fn load_or_create(path: &Path) -> Result<Vec<u8>, IssuerError> {
-    let io = |source| IssuerError::Io { path: path.to_owned(), source };
-    match std::fs::read_to_string(path) {
-        Ok(pem) => {
-            warn_if_readable_by_others(path);
-            return pem_decode(&pem)
-                .ok_or_else(|| IssuerError::Key { path: path.to_owned(), reason: "bad PEM".to_owned() });
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(e)),
+    let (pem, created) = read_or_create(path, || {
+        let doc = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
+            .map_err(|_| std::io::Error::other("Ed25519 key generation failed"))?;
+        Ok(pem_encode(doc.as_ref()).into_bytes())
+    })
+    .map_err(|source| IssuerError::Io { path: path.to_owned(), source })?;
+    if created {
+        tracing::info!(path = %path.display(), "created the issuer signing key");
+    } else {
+        warn_if_readable_by_others(path);
     }
-    let doc = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
-        .map_err(|_| IssuerError::Crypto("Ed25519 key generation failed".to_owned()))?;
-    let pem = pem_encode(doc.as_ref());
-    let suffix = secret::hex(&secret::random_bytes::<8>().map_err(IssuerError::Crypto)?);
-    let tmp = path.with_file_name(format!(".issuer-key.{suffix}.tmp"));
+    std::str::from_utf8(&pem)
+        .ok()
+        .and_then(pem_decode)
+        .ok_or_else(|| IssuerError::Key { path: path.to_owned(), reason: "bad PEM".to_owned() })
+}
+
+/// The contents of the secret file `path`, written first from `new()` (mode 0600) if
+/// there is none, and whether this call wrote it. The new contents go to a private
+/// temporary file that is hard-linked into place, so the file is either absent or
+/// complete, and of processes starting at once (replicas sharing a key) one writes and
+/// the others read what it wrote.
+pub fn read_or_create(
+    path: &Path,
+    new: impl FnOnce() -> std::io::Result<Vec<u8>>,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    match std::fs::read(path) {
+        Ok(bytes) => return Ok((bytes, false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let contents = new()?;
+    let suffix = secret::hex(&secret::random_bytes::<8>().map_err(std::io::Error::other)?);
+    let name = path.file_name().map_or_else(|| "key".into(), |n| n.to_string_lossy());
+    let tmp = path.with_file_name(format!(".{name}.{suffix}.tmp"));
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         let mut opts = std::fs::OpenOptions::new();
@@ -37,19 +56,16 @@ pub(crate) fn load_or_create(path: &Path) -> Result<Vec<u8>, IssuerError> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let mut f = opts.open(&tmp)?;
-        f.write_all(pem.as_bytes())?;
+        f.write_all(&contents)?;
         f.sync_all()
     };
     let linked = write().and_then(|()| std::fs::hard_link(&tmp, path));
     let _ = std::fs::remove_file(&tmp);
     match linked {
-        Ok(()) => {
-            tracing::info!(path = %path.display(), "created the issuer signing key");
-            Ok(doc.as_ref().to_vec())
-        }
-        // Another process won the race: use its key.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(path),
-        Err(e) => Err(io(e)),
+        Ok(()) => Ok((contents, true)),
+        // Another process won the race: its file is complete.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((std::fs::read(path)?, false)),
+        Err(e) => Err(e),
     }
 }
 
@@ -105,6 +121,25 @@ mod tests {
         let pem = std::fs::read_to_string(&path).expect("pem");
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
         // No temporary files left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+    }
+
+    #[test]
+    fn processes_creating_at_once_all_read_the_one_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("session-key");
+        let got: Vec<(Vec<u8>, bool)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8u8)
+                .map(|i| {
+                    let path = &path;
+                    s.spawn(move || read_or_create(path, || Ok(vec![i; 64])).expect("read or create"))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        assert_eq!(got.iter().filter(|(_, created)| *created).count(), 1, "one writer");
+        assert!(got.iter().all(|(bytes, _)| bytes == &got[0].0), "one key for all");
+        assert_eq!(std::fs::read(&path).expect("file"), got[0].0);
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
     }
 }

@@ -50,6 +50,7 @@ pub use issuer::{
     ClientInfo, Issuer, IssuerConfig, IssuerError, LoginRefused, OAuthError, SecretChecks, UserInfo,
     check_password, check_roles, normalize_email,
 };
+pub use keyfile::read_or_create;
 pub use revocation::{RECHECK, Revocation};
 pub use rules::{AccessRules, EmbargoConfig, RuleConfig, RulesConfig};
 pub use store::{AuthStore, SqliteAuthStore};

@@ -6,7 +6,6 @@
 //! ([`hapi_auth::Revocation`]), so logout, a removed account or a changed role ends or
 //! changes it on the server, whatever copies of the cookie exist.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -48,25 +47,19 @@ impl Sessions {
     /// Loads the key from `path`, creating it (mode 0600) on first use; cookies are
     /// set for `cookie_path`.
     pub fn open(path: &Path, secure: bool, ttl: Duration, cookie_path: &str) -> Result<Sessions> {
-        let key = match std::fs::read(path) {
-            Ok(bytes) if bytes.len() >= 64 => Key::from(&bytes[..64]),
-            Ok(_) => anyhow::bail!("session key {} is shorter than 64 bytes", path.display()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Key::try_generate().context("no randomness for the session key")?;
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let mut f = std::fs::OpenOptions::new();
-                f.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
-                f.open(path)
-                    .and_then(|mut file| file.write_all(key.master()))
-                    .with_context(|| format!("writing the session key {}", path.display()))?;
-                key
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading the session key {}", path.display())),
-        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        // Replicas sharing the file may start at once: one writes it, all read it.
+        let (bytes, _) = hapi_auth::read_or_create(path, || {
+            let key = Key::try_generate().ok_or_else(|| std::io::Error::other("no randomness"))?;
+            Ok(key.master().to_vec())
+        })
+        .with_context(|| format!("reading or creating the session key {}", path.display()))?;
+        if bytes.len() < 64 {
+            anyhow::bail!("session key {} is shorter than 64 bytes", path.display());
+        }
+        let key = Key::from(&bytes[..64]);
         Ok(Sessions { key, secure, ttl, path: cookie_path.to_owned() })
     }
 
