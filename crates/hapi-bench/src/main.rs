@@ -466,7 +466,7 @@ async fn main() -> Result<()> {
     let bin = root.join("target/release/hapi-server");
     let work = std::env::temp_dir().join(format!("hapi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    // `hapi-bench --only token-flood|files|cdf|cli|postgres|replicas` runs those rows alone
+    // `hapi-bench --only store|token-flood|files|cdf|cli|postgres|replicas` runs those rows alone
     // (`cdf`: the files rows and the same year as daily CDF files, memory included).
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let result = match only.as_deref() {
@@ -479,13 +479,15 @@ async fn main() -> Result<()> {
         Some("cli") => cli_rows(&root, &bin, &work).await.map(|rows| print_table(&rows)),
         Some("postgres") => postgres::rows(&root, &bin, &work).await.map(|rows| print_table(&rows)),
         Some("replicas") => replicas::rows(&root, &bin, &work).await.map(|rows| print_table(&rows)),
-        _ => run(&root, &bin, &work).await,
+        Some("store") => run(&root, &bin, &work, true).await,
+        _ => run(&root, &bin, &work, false).await,
     };
     let _ = std::fs::remove_dir_all(&work);
     result
 }
 
-async fn run(root: &Path, bin: &Path, work: &Path) -> Result<()> {
+/// The whole table, or with `store_only` the embedded store's rows alone.
+async fn run(root: &Path, bin: &Path, work: &Path, store_only: bool) -> Result<()> {
     let mut rows: Vec<(String, String, String)> = Vec::new();
 
     // 1. The demo's first start: generate ~1.1 M records, catch the live datasets up
@@ -693,6 +695,10 @@ async fn run(root: &Path, bin: &Path, work: &Path) -> Result<()> {
         "≥ 25,000".into(),
     ));
 
+    if store_only {
+        print_table(&rows);
+        return Ok(());
+    }
     rows.extend(token_flood(bin, work).await?);
     drop((s, p));
     rows.extend(files_rows(bin, work, cdflib(root).as_deref()).await?);
