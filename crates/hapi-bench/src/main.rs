@@ -463,7 +463,9 @@ async fn main() -> Result<()> {
         return Ok(());
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let bin = root.join("target/release/hapi-server");
+    // `HAPI_BENCH_SERVER=PATH` benchmarks another build (an A/B against a saved binary).
+    let bin = std::env::var_os("HAPI_BENCH_SERVER")
+        .map_or_else(|| root.join("target/release/hapi-server"), PathBuf::from);
     let work = std::env::temp_dir().join(format!("hapi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     // `hapi-bench --only store|token-flood|files|cdf|cli|postgres|replicas` runs those rows alone

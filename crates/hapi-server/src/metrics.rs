@@ -43,6 +43,7 @@ const DURATION: &str = "hapi_request_duration_seconds";
 const DATA_BYTES: &str = "hapi_data_bytes_total";
 const DATA_RECORDS: &str = "hapi_data_records_total";
 const STREAMS: &str = "hapi_streams_active";
+const PARKED: &str = "hapi_streams_parked_total";
 const CONNECTIONS: &str = "hapi_connections_open";
 const STORE: &str = "hapi_store_seconds";
 const TOKENS: &str = "hapi_token_checks_total";
@@ -66,6 +67,7 @@ pub struct Metrics {
     /// Open connections, kept by the accept loop.
     pub connections: Gauge,
     streams: Gauge,
+    parked: Counter,
     token_cache_hits: Counter,
     jwks_fetches: Counter,
 }
@@ -96,6 +98,7 @@ impl Metrics {
         describe(DATA_BYTES, Some(Unit::Bytes), "Body bytes sent by /data (before compression).");
         describe(DATA_RECORDS, None, "Records sent by /data.");
         describe(STREAMS, None, "/data responses streaming now (those holding a stream slot).");
+        describe(PARKED, None, "Times a /data stream whose client stopped reading gave back its read-ahead.");
         describe(CONNECTIONS, None, "Open client connections.");
         describe(STORE, Some(Unit::Seconds), "Blocking store work: snapshot, one chunk, extent refresh.");
         describe(TOKENS, None, "Bearer token checks by outcome.");
@@ -110,6 +113,7 @@ impl Metrics {
             data_records: recorder.register_counter(&fixed(DATA_RECORDS), &META),
             connections: recorder.register_gauge(&fixed(CONNECTIONS), &META),
             streams: recorder.register_gauge(&fixed(STREAMS), &META),
+            parked: recorder.register_counter(&fixed(PARKED), &META),
             token_cache_hits: recorder.register_counter(&fixed(TOKEN_CACHE_HITS), &META),
             jwks_fetches: recorder.register_counter(&fixed(JWKS_FETCHES), &META),
             handle: recorder.handle(),
@@ -125,6 +129,11 @@ impl Metrics {
     pub fn data_sent(&self, bytes: u64, records: u64) {
         self.data_bytes.increment(bytes);
         self.data_records.increment(records);
+    }
+
+    /// One stream parked (its client stopped reading; see `routes::data`).
+    pub fn stream_parked(&self) {
+        self.parked.increment(1);
     }
 
     /// One `POST /ingest` and how it ended (a fixed word), with the records it appended.

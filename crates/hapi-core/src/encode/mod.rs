@@ -82,6 +82,13 @@ pub struct Encoder {
     bound: usize,
 }
 
+/// An encoder's place between records (the time cache only saves work: the output
+/// does not depend on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    wrote_record: bool,
+}
+
 /// What the encoders need to know about one selected non-time parameter.
 #[derive(Debug, Clone)]
 struct ColSpec {
@@ -202,6 +209,17 @@ impl Encoder {
         if self.format == Format::Json {
             out.extend_from_slice(b"\n]}\n");
         }
+    }
+
+    /// Where the output stands between records; [`Encoder::rewind`] to it writes the
+    /// same bytes again from there (a stream that dropped a chunk it had made).
+    pub fn mark(&self) -> Mark {
+        Mark { wrote_record: self.wrote_record }
+    }
+
+    /// Back to `mark`: what follows is encoded as it was after `mark` was taken.
+    pub fn rewind(&mut self, mark: Mark) {
+        self.wrote_record = mark.wrote_record;
     }
 
     /// An upper bound of the bytes per record (exact for binary), for the

@@ -1,17 +1,18 @@
 //! `/hapi/data`: validate everything, check the limits, encode the first chunk, and
 //! only then commit the status line and stream the rest.
 //!
-//! A response is pulled: each chunk of about [`CHUNK`] bytes is read and encoded when
-//! hyper asks for the next one, in one short task. For a blocking source (SQLite,
-//! files) that task runs on the blocking pool and reads the whole chunk there; for an
-//! async one (network, programs) it is a runtime task. A client that stops reading
-//! therefore holds no thread and no store connection: only its encoder state and the
-//! chunk hyper is writing (see ARCHITECTURE.md, "Memory").
+//! A response is pulled: each chunk of about [`CHUNK`] bytes is read and encoded in
+//! one short task, one chunk ahead of what hyper is writing. For a blocking source
+//! (SQLite, files) that task reads the whole chunk on the blocking pool; for an async
+//! one (network, programs) it is a runtime task. A client that stops reading therefore
+//! holds no thread and no store connection; after [`PARK_AFTER`] its stream also gives
+//! back the chunk made ahead and the batch behind it, where they can be read again
+//! (see [`Producer::park`] and ARCHITECTURE.md, "Memory").
 
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::body::Body;
@@ -20,12 +21,13 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
-use hapi_core::Batch;
+use hapi_core::encode::Mark;
 use hapi_core::encode::{Encoder, Format};
 use hapi_core::info::DatasetInfo;
 use hapi_core::request::{self, DataRequest};
+use hapi_core::{Batch, Nanos};
 use hapi_core::{HapiStatus, StatusError, duration};
-use hapi_source::{Batches, BlockingSource, Count, Nth, Scan, ScanRequest, Source, SourceError};
+use hapi_source::{Batches, BlockingSource, Count, ErrorKind, Nth, Scan, ScanRequest, Source, SourceError};
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
@@ -40,6 +42,10 @@ const CHUNK: usize = 128 * 1024;
 /// Most a chunk may run past [`CHUNK`]: rows are encoded in steps of at most this many
 /// bytes (by the encoder's bound), so a chunk's buffer never grows after it is made.
 const SLACK: usize = CHUNK / 16;
+/// How long a chunk made ahead may wait for its client before the stream parks. A
+/// client reading at 50 MB/s takes 3 ms per chunk; one that waits longer is slow or
+/// stalled, and re-reading a chunk when it reads again costs about a millisecond.
+const PARK_AFTER: Duration = Duration::from_millis(250);
 /// Seconds a refused stream is told to wait.
 const RETRY_AFTER_SECS: u64 = 2;
 
@@ -152,8 +158,8 @@ pub(crate) async fn data(
             // and sending overlap; a stalled client then holds at most two chunks.
             let next = (!producer.done).then(|| produce_next(producer));
             let rest = futures::stream::try_unfold(next, |next| async move {
-                let Some(handle) = next else { return Ok(None) };
-                let (p, chunk) = handle.await.map_err(io::Error::other)?;
+                let Some(ahead) = next else { return Ok(None) };
+                let (p, chunk) = ahead.take().await?;
                 let Some(chunk) = chunk? else { return Ok(None) };
                 Ok(Some((chunk, (!p.done).then(|| produce_next(p)))))
             });
@@ -191,8 +197,54 @@ fn validators(tag: HeaderValue) -> axum::http::HeaderMap {
     h
 }
 
-/// The next chunk of `p`, made on a blocking thread for a blocking source.
-fn produce_next(mut p: Box<Producer>) -> tokio::task::JoinHandle<(Box<Producer>, io::Result<Option<Bytes>>)> {
+/// A producer and the chunk it made (`None` at the end).
+type Made = (Box<Producer>, io::Result<Option<Bytes>>);
+
+/// The next chunk, made ahead, handed over when [`Ahead::take`] asks; if nobody asks
+/// within [`PARK_AFTER`], its task parks the stream.
+struct Ahead {
+    want: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<Made, tokio::task::JoinError>>,
+}
+
+impl Ahead {
+    async fn take(self) -> io::Result<Made> {
+        let _ = self.want.send(());
+        self.task.await.and_then(|made| made).map_err(io::Error::other)
+    }
+}
+
+/// Starts making the chunk after the one hyper is writing.
+fn produce_next(p: Box<Producer>) -> Ahead {
+    let (want, mut wanted) = tokio::sync::oneshot::channel();
+    // Started here, not in the task below: a task spawned from a worker waits in its
+    // LIFO slot until the connection's task yields, and the chunk would no longer be
+    // made while hyper writes the last one.
+    let making = make_chunk(p);
+    let task = tokio::spawn(async move {
+        let (mut p, chunk) = making.await?;
+        if !matches!(chunk, Ok(Some(_))) || !p.parkable() {
+            return Ok((p, chunk));
+        }
+        tokio::select! {
+            biased;
+            // Asked for, or the client went away (then the result is dropped).
+            _ = &mut wanted => return Ok((p, chunk)),
+            () = tokio::time::sleep(PARK_AFTER) => {}
+        }
+        drop(chunk);
+        p.park();
+        if wanted.await.is_err() {
+            return Ok((p, Ok(None)));
+        }
+        make_chunk(p).await
+    });
+    Ahead { want, task }
+}
+
+/// Makes the next chunk of `p` in a task of its own: on a blocking thread for a
+/// blocking source.
+fn make_chunk(mut p: Box<Producer>) -> tokio::task::JoinHandle<Made> {
     let blocking = matches!(p.batches, Batches::Blocking(_));
     let work = async move {
         let t = Instant::now();
@@ -355,6 +407,29 @@ struct Producer {
     logged: bool,
     /// The stream's place under the caps, held until the stream ends.
     permit: Option<StreamPermit>,
+    /// Where the records come from, and the request, to read the rest again after a park.
+    source: Arc<dyn Source>,
+    request: ScanRequest,
+    /// The scan's exact record count: the snapshot a re-read must end at.
+    total: Option<u64>,
+    /// After a park: the records this response holds in all; a re-read stops there
+    /// (records appended since lie after them) and must reach it.
+    limit: Option<u64>,
+    /// Time of the last record encoded.
+    last: Option<Nanos>,
+    /// The state before the chunk last made, for [`Producer::park`].
+    resume: Option<Resume>,
+    /// The scan was dropped by a park: the next chunk reads again after `last`.
+    parked: bool,
+}
+
+/// What a producer was before it made a chunk: a parked stream goes back to it.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    records: u64,
+    sent: u64,
+    mark: Mark,
+    last: Option<Nanos>,
 }
 
 impl Producer {
@@ -404,6 +479,13 @@ impl Producer {
             // Every early return below writes the audit line itself.
             logged: true,
             permit: None,
+            source: ds.source.clone(),
+            request: request.clone(),
+            total: None,
+            limit: None,
+            last: None,
+            resume: None,
+            parked: false,
         };
         // A source that cannot count is read ahead by about a chunk: a short answer is
         // then counted exactly, and a longer one at least has records (1200).
@@ -416,6 +498,9 @@ impl Producer {
             },
         };
         let status = if count == Count::Exact(0) { HapiStatus::NoData } else { HapiStatus::Ok };
+        if let Count::Exact(n) = count {
+            p.total = Some(n);
+        }
         // A small answer gets a small buffer; a large one, a chunk and some room.
         let expected = count.bound().unwrap_or(u64::MAX);
         p.buf =
@@ -519,24 +604,46 @@ impl Producer {
 
     /// Encodes batches until a chunk is full or the scan ends (then the trailer too).
     async fn fill(&mut self) -> Result<(), SourceError> {
+        if self.parked {
+            // The rest of the same records: times strictly increase, so those after `last`.
+            let start = self.last.map_or(self.request.start, |t| t.saturating_add(1));
+            let request = ScanRequest { start, ..self.request.clone() };
+            self.batches = Reader::of(&*self.source).scan(request).await?.batches;
+            self.parked = false;
+        }
         if self.buf.capacity() == 0 {
             self.buf.reserve(CHUNK + SLACK);
         }
         while self.buf.len() < CHUNK {
-            let (batch, at) = match self.current.take() {
-                Some(c) => c,
-                None => match self.next_batch().await {
-                    Some(b) => (b?, 0),
-                    None => {
-                        self.enc.finish(&mut self.buf);
-                        self.done = true;
-                        break;
-                    }
+            let left = self.limit.map(|n| n.saturating_sub(self.audit.records));
+            let next = match (left, self.current.take()) {
+                (Some(0), _) => None,
+                (_, Some(c)) => Some(c),
+                (_, None) => match self.next_batch().await {
+                    Some(b) => Some((b?, 0)),
+                    None => None,
                 },
             };
-            let end = (at + self.step).min(batch.times.len());
+            let Some((batch, at)) = next else {
+                if let Some(n) = left.filter(|&n| n > 0) {
+                    return Err(SourceError::msg(
+                        ErrorKind::Internal,
+                        format!("reading again after a park found {n} records fewer than before"),
+                    ));
+                }
+                self.enc.finish(&mut self.buf);
+                self.done = true;
+                break;
+            };
+            let mut end = (at + self.step).min(batch.times.len());
+            if let Some(n) = left {
+                end = end.min(at.saturating_add(usize::try_from(n).unwrap_or(usize::MAX)));
+            }
             self.enc.rows(&batch, at..end, &mut self.buf);
             self.audit.records += (end - at) as u64;
+            if end > at {
+                self.last = Some(batch.times[end - 1]);
+            }
             if end < batch.times.len() {
                 self.current = Some((batch, end));
             }
@@ -567,6 +674,12 @@ impl Producer {
     /// The next chunk, `None` at the end; an error after the first byte aborts the
     /// connection (REQ-210: never a clean end after a failure).
     async fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        self.resume = Some(Resume {
+            records: self.audit.records,
+            sent: self.sent,
+            mark: self.enc.mark(),
+            last: self.last,
+        });
         if let Err(e) = self.fill().await {
             tracing::error!(dataset = %self.dataset, kind = ?e.kind(), error = %e, "data stream failed after the first byte");
             self.done = true;
@@ -576,6 +689,34 @@ impl Producer {
         }
         let chunk = self.take();
         Ok((!chunk.is_empty()).then_some(chunk))
+    }
+}
+
+impl Producer {
+    /// Whether [`Producer::park`] can give this stream's memory back: its records can be
+    /// read again cheaply (a blocking source) and exactly (a snapshot of known count).
+    fn parkable(&self) -> bool {
+        !self.done && self.total.is_some() && matches!(self.batches, Batches::Blocking(_))
+    }
+
+    /// Forgets the chunk last made (dropped by the caller) and the batches behind it,
+    /// back to where that chunk began: a stalled stream then holds only the chunk hyper
+    /// is writing. The next chunk reads the records after `last` again, up to the
+    /// snapshot's count, so the bytes are the same as without the park.
+    fn park(&mut self) {
+        let Some(r) = self.resume.take() else { return };
+        self.audit.records = r.records;
+        self.sent = r.sent;
+        self.enc.rewind(r.mark);
+        self.last = r.last;
+        self.ahead = VecDeque::new();
+        self.current = None;
+        self.batches = Batches::Blocking(Box::new(std::iter::empty()));
+        self.ended = false;
+        self.buf = Vec::new();
+        self.limit = self.total;
+        self.parked = true;
+        self.audit.metrics.stream_parked();
     }
 }
 

@@ -26,7 +26,12 @@ pub fn week_config(auth: &str, server: &str) -> String {
 
 /// A server on [`week_config`] with the week generated.
 pub async fn week_server(auth: &str, server: &str) -> TestServer {
-    let s = TestServer::start(&week_config(auth, server), &[], None).await;
+    week_server_on(&week_config(auth, server)).await
+}
+
+/// A server on `config` (a [`week_config`], changed) with the week generated.
+async fn week_server_on(config: &str) -> TestServer {
+    let s = TestServer::start(config, &[], None).await;
     let info = s.state.dataset("big").unwrap().spec.info.clone();
     let store = s.store.clone();
     tokio::task::spawn_blocking(move || {
@@ -228,4 +233,67 @@ async fn a_client_stalled_past_the_send_timeout_loses_its_connection() {
     let mut rest = Vec::new();
     let _ = conn.read_to_end(&mut rest).await;
     assert!(!rest.ends_with(b"0\r\n\r\n"), "a dropped stream never ends cleanly");
+}
+
+/// `hapi_streams_parked_total` of `s`.
+async fn parked(s: &TestServer) -> u64 {
+    let (status, text) = s.text("/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    let line = text.lines().find_map(|l| l.strip_prefix("hapi_streams_parked_total "));
+    line.and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+}
+
+/// A stalled stream gives back its read-ahead (it parks) and reads those records again
+/// when its client reads on: the bytes are those of an uninterrupted download, and
+/// records appended meanwhile stay out (one snapshot per request, issue 6 item 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_stream_resumes_with_the_bytes_of_its_snapshot() {
+    // A published stopDate a day past the last record: a range up to it takes in the
+    // records appended below, which the parked stream must still leave out.
+    let config = week_config("[auth]\nmode = \"open\"", "").replacen(
+        "'''{",
+        "'''{\"stopDate\": \"2026-11-02T00:00:00Z\",",
+        1,
+    );
+    let s = week_server_on(&config).await;
+    let range = "start=2026-10-25T00:00Z&stop=2026-11-02T00:00Z&parameters=B_total";
+    for (hour, format) in ["csv", "json", "binary"].into_iter().enumerate() {
+        let pq = format!("/hapi/data?dataset=big&{range}&format={format}");
+        let expected = s.get(&pq).await.bytes().await.unwrap();
+        let before = parked(&s).await;
+
+        // HTTP/1.0: the body is sent as is and ends when the connection closes.
+        let sock = TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        let mut conn = sock.connect(s.addr).await.unwrap();
+        conn.write_all(format!("GET {pq} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+        let mut raw = vec![0u8; 512];
+        let n = conn.read(&mut raw).await.unwrap();
+        raw.truncate(n);
+        let t = Instant::now();
+        while parked(&s).await == before && t.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let head = String::from_utf8_lossy(&raw);
+        assert!(parked(&s).await > before, "{format}: the stalled stream parked: {head}");
+
+        // An hour more, appended while the stream is parked.
+        let info = s.state.dataset("big").unwrap().spec.info.clone();
+        let store = s.store.clone();
+        let now = hapi_core::time::parse(&format!("2026-11-01T0{}:00:00Z", hour + 1)).unwrap();
+        let added = tokio::task::spawn_blocking(move || {
+            hapi_server::demo::grow(store.as_ref(), &info, "sosmag", now).unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(added > 0);
+
+        conn.read_to_end(&mut raw).await.unwrap();
+        let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(raw.starts_with(b"HTTP/1.0 200"), "{}", String::from_utf8_lossy(&raw[..at]));
+        assert!(raw[at..] == expected[..], "{format}: {} bytes, {} expected", raw.len() - at, expected.len());
+        // The appended records are there for the next request.
+        let again = s.get(&pq).await.bytes().await.unwrap();
+        assert!(again.len() > expected.len(), "{format}");
+    }
 }
