@@ -200,22 +200,35 @@ fn validators(tag: HeaderValue) -> axum::http::HeaderMap {
 /// A producer and the chunk it made (`None` at the end).
 type Made = (Box<Producer>, io::Result<Option<Bytes>>);
 
-/// The next chunk, made ahead, handed over when [`Ahead::take`] asks; if nobody asks
-/// within [`PARK_AFTER`], its task parks the stream.
-struct Ahead {
-    want: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<Made, tokio::task::JoinError>>,
+/// The next chunk, made ahead, handed over when [`Ahead::take`] asks.
+enum Ahead {
+    /// A stream that cannot park: only the task making the chunk.
+    Making(tokio::task::JoinHandle<Made>),
+    /// A stream that can: a task that waits for the ask, or parks the stream if none
+    /// comes within [`PARK_AFTER`].
+    Waiting {
+        want: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<Result<Made, tokio::task::JoinError>>,
+    },
 }
 
 impl Ahead {
     async fn take(self) -> io::Result<Made> {
-        let _ = self.want.send(());
-        self.task.await.and_then(|made| made).map_err(io::Error::other)
+        match self {
+            Ahead::Making(task) => task.await.map_err(io::Error::other),
+            Ahead::Waiting { want, task } => {
+                let _ = want.send(());
+                task.await.and_then(|made| made).map_err(io::Error::other)
+            }
+        }
     }
 }
 
 /// Starts making the chunk after the one hyper is writing.
 fn produce_next(p: Box<Producer>) -> Ahead {
+    if !p.parkable() {
+        return Ahead::Making(make_chunk(p));
+    }
     let (want, mut wanted) = tokio::sync::oneshot::channel();
     // Started here, not in the task below: a task spawned from a worker waits in its
     // LIFO slot until the connection's task yields, and the chunk would no longer be
@@ -239,7 +252,7 @@ fn produce_next(p: Box<Producer>) -> Ahead {
         }
         make_chunk(p).await
     });
-    Ahead { want, task }
+    Ahead::Waiting { want, task }
 }
 
 /// Makes the next chunk of `p` in a task of its own: on a blocking thread for a
@@ -690,9 +703,7 @@ impl Producer {
         let chunk = self.take();
         Ok((!chunk.is_empty()).then_some(chunk))
     }
-}
 
-impl Producer {
     /// Whether [`Producer::park`] can give this stream's memory back: its records can be
     /// read again cheaply (a blocking source) and exactly (a snapshot of known count).
     fn parkable(&self) -> bool {
@@ -713,7 +724,6 @@ impl Producer {
         self.current = None;
         self.batches = Batches::Blocking(Box::new(std::iter::empty()));
         self.ended = false;
-        self.buf = Vec::new();
         self.limit = self.total;
         self.parked = true;
         self.audit.metrics.stream_parked();
