@@ -17,9 +17,12 @@
 //!   block `i / block_rows` at row `i % block_rows`;
 //! - the rank of a time (records before it) is the index of the block holding it times
 //!   `block_rows` plus a binary search in that one time blob. `count` and `nth_time` use
-//!   ranks and never decode a range.
+//!   ranks and never decode a range;
+//! - a block is read in parts, through a blob handle (`block.rs`): its length is checked
+//!   against its row's `n`, and a batch reads only its own records' bytes.
 
 mod append;
+mod block;
 mod scan;
 
 use std::collections::HashMap;
@@ -31,8 +34,9 @@ use hapi_core::{Batch, Nanos};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tracing::{debug, info};
 
-use crate::codec::{self, MAX_BLOCK_ROWS, block_rows_for};
+use crate::codec::{MAX_BLOCK_ROWS, block_rows_for};
 use crate::{ColumnSpec, Layout, Snapshot, Store, StoreError};
+use block::{Block, BlockReader};
 
 /// The database file inside the store's directory.
 const FILE_NAME: &str = "hapi.sqlite3";
@@ -83,13 +87,9 @@ const ADD_DATASET: &str = "INSERT INTO datasets (id, layout, block_rows) VALUES 
 const FIRST_TIME: &str = "SELECT t0 FROM blocks WHERE dataset = ?1 AND col = 0 AND k = 0";
 const LAST_BLOCK: &str =
     "SELECT k, n, t0, t1 FROM blocks WHERE dataset = ?1 AND col = 0 ORDER BY k DESC LIMIT 1";
-/// The block that holds the records just before `t`, if any. `(SELECT ?2)`, not `?2`:
-/// the bundled SQLite has STAT4, which re-prepares a statement on every new binding of
-/// a parameter compared with an indexed column (a fifth of a small request's CPU); the
-/// planner does not look into a scalar subquery, so the plan stays fixed.
-const BLOCK_BEFORE: &str =
-    "SELECT k, n, t1 FROM blocks WHERE dataset = ?1 AND col = 0 AND t0 < ?2 ORDER BY t0 DESC LIMIT 1";
-const BLOCK_DATA: &str = "SELECT n, t0, data FROM blocks WHERE dataset = ?1 AND col = ?2 AND k = ?3";
+/// The block that holds the records just before `t`, if any. Its statement keeps its
+/// plan across bindings (QPSG, see `open_existing`).
+const BLOCK_BEFORE: &str = "SELECT rowid, k, n, t0, t1 FROM blocks WHERE dataset = ?1 AND col = 0 AND t0 < ?2 ORDER BY t0 DESC LIMIT 1";
 /// Plain INSERT and UPDATE, not INSERT OR REPLACE: a REPLACE may delete rows, so SQLite
 /// writes a statement journal for it, which cost a third of the append time.
 const INSERT_BLOCK: &str =
@@ -352,43 +352,21 @@ fn total(conn: &Connection, meta: &Meta) -> Result<i64, StoreError> {
 }
 
 /// Records with a time before `t`.
-fn rank(conn: &Connection, meta: &Meta, t: Nanos) -> Result<i64, StoreError> {
-    let before = conn
+fn rank(r: &mut BlockReader<'_>, meta: &Meta, t: Nanos) -> Result<i64, StoreError> {
+    let before = r
+        .conn()
         .prepare_cached(BLOCK_BEFORE)?
         .query_row(params![meta.key, t], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, Nanos>(2)?))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get::<_, Nanos>(4)?))
         })
         .optional()?;
-    let Some((k, n, t1)) = before else { return Ok(0) };
+    let Some((rowid, k, n, t0, t1)) = before else { return Ok(0) };
     let before_block = k * meta.block_rows;
     if t1 < t {
         return Ok(before_block + n);
     }
-    with_block(conn, meta, 0, k, |rows, _, data| {
-        codec::check_len(data, rows, 8, "time block")?;
-        Ok(before_block + codec::rank_in(data, rows, t) as i64)
-    })
-}
-
-/// Calls `f(n, t0, data)` with block `k` of column `col` (0 = time).
-fn with_block<T>(
-    conn: &Connection,
-    meta: &Meta,
-    col: usize,
-    k: i64,
-    f: impl FnOnce(usize, Nanos, &[u8]) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let mut stmt = conn.prepare_cached(BLOCK_DATA)?;
-    let mut rows = stmt.query(params![meta.key, col as i64, k])?;
-    let row =
-        rows.next()?.ok_or_else(|| StoreError::Corrupt(format!("block {k} of column {col} is missing")))?;
-    let n: i64 = row.get(0)?;
-    let n = usize::try_from(n)
-        .ok()
-        .filter(|&n| n as i64 <= meta.block_rows)
-        .ok_or_else(|| StoreError::Corrupt(format!("block {k} of column {col} claims {n} records")))?;
-    let data = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-    f(n, row.get(1)?, data)
+    let block = Block::new(meta, rowid, k, 0, n, t0)?;
+    Ok(before_block + r.rank(meta, &block, t)? as i64)
 }
 
 impl Store for SqliteStore {
@@ -430,7 +408,8 @@ impl Store for SqliteStore {
             if stop <= start {
                 return Ok(0);
             }
-            Ok((rank(conn, &meta, stop)? - rank(conn, &meta, start)?) as u64)
+            let mut r = BlockReader::new(conn);
+            Ok((rank(&mut r, &meta, stop)? - rank(&mut r, &meta, start)?) as u64)
         })
     }
 
@@ -438,18 +417,17 @@ impl Store for SqliteStore {
         self.read(|conn| {
             let meta = self.shared.meta(conn, id)?;
             let Ok(n) = i64::try_from(n) else { return Ok(None) };
-            let index = rank(conn, &meta, start)?.saturating_add(n);
+            let mut r = BlockReader::new(conn);
+            let index = rank(&mut r, &meta, start)?.saturating_add(n);
             if index >= total(conn, &meta)? {
                 return Ok(None);
             }
             let (k, row) = (index / meta.block_rows, (index % meta.block_rows) as usize);
-            with_block(conn, &meta, 0, k, |rows, _, data| {
-                codec::check_len(data, rows, 8, "time block")?;
-                if row >= rows {
-                    return Err(StoreError::Corrupt(format!("block {k} ends before record {index}")));
-                }
-                Ok(Some(codec::time_at(data, row)))
-            })
+            let block = r.find(&meta, 0, k)?;
+            if row >= block.n {
+                return Err(StoreError::Corrupt(format!("block {k} ends before record {index}")));
+            }
+            Ok(Some(r.time(&meta, &block, row)?))
         })
     }
 
@@ -463,8 +441,9 @@ impl Store for SqliteStore {
         // The first batch comes from the same transaction: a small request then costs
         // one pooled connection and one transaction.
         let scan = self.read(|conn| {
-            let mut scan = scan::Scan::start(conn, &self.shared, id, columns, start, stop)?;
-            scan.prefetch(conn);
+            let mut r = BlockReader::new(conn);
+            let mut scan = scan::Scan::start(&mut r, &self.shared, id, columns, start, stop)?;
+            scan.prefetch(&mut r);
             Ok(scan)
         })?;
         Ok(Snapshot { count: scan.len(), batches: Box::new(scan) })
@@ -486,7 +465,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let conn = store.shared.writer.lock().unwrap();
-        for sql in [GET_DATASET, FIRST_TIME, LAST_BLOCK, BLOCK_BEFORE, BLOCK_DATA, UPDATE_BLOCK] {
+        for sql in [GET_DATASET, FIRST_TIME, LAST_BLOCK, BLOCK_BEFORE, block::BLOCK_ROW, UPDATE_BLOCK] {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let params = rusqlite::params_from_iter(1..=stmt.parameter_count() as i64);
             let plan: Vec<String> =
@@ -519,7 +498,7 @@ mod tests {
             let _ = store.snapshot("ds", &[0], t, 77).unwrap().batches.count();
         }
         let reader = Shared::reader(&store.shared).unwrap();
-        for sql in [LAST_BLOCK, BLOCK_BEFORE, BLOCK_DATA] {
+        for sql in [LAST_BLOCK, BLOCK_BEFORE, block::BLOCK_ROW] {
             let stmt = reader.conn().prepare_cached(sql).unwrap();
             let runs = stmt.get_status(rusqlite::StatementStatus::Run);
             let again = stmt.get_status(rusqlite::StatementStatus::RePrepare);

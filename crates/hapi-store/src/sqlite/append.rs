@@ -8,7 +8,8 @@ use hapi_core::Batch;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tracing::debug;
 
-use super::{INSERT_BLOCK, Meta, Shared, UPDATE_BLOCK, last_block, with_block};
+use super::block::BlockReader;
+use super::{INSERT_BLOCK, Meta, Shared, UPDATE_BLOCK, last_block};
 use crate::{StoreError, codec};
 
 pub(super) fn append(
@@ -63,19 +64,17 @@ impl OpenBlock {
             return Ok(open);
         }
         (open.b.k, open.b.rows, open.b.t0, open.stored) = (tail.k, tail.n as usize, tail.t0, true);
+        // Dropped before anything is written: a blob handle must not outlive its row's update.
+        let mut r = BlockReader::new(conn);
         for (col, buf) in open.b.columns.iter_mut().enumerate() {
-            let record = codec::record_bytes(&meta.layout, col);
-            with_block(conn, meta, col, tail.k, |n, t0, data| {
-                if n != tail.n as usize || t0 != tail.t0 {
-                    return Err(StoreError::Corrupt(format!(
-                        "last block {} of column {col} disagrees with the time column",
-                        tail.k
-                    )));
-                }
-                codec::check_len(data, n, record, "last block")?;
-                buf.extend_from_slice(data);
-                Ok(())
-            })?;
+            let block = r.find(meta, col, tail.k)?;
+            if block.n != tail.n as usize || block.t0 != tail.t0 {
+                return Err(StoreError::Corrupt(format!(
+                    "last block {} of column {col} disagrees with the time column",
+                    tail.k
+                )));
+            }
+            buf.extend_from_slice(r.read(meta, &block, 0..block.n)?);
         }
         Ok(open)
     }

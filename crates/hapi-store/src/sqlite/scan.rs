@@ -13,12 +13,11 @@
 
 use std::sync::Arc;
 
-use hapi_core::{Batch, Nanos};
-use rusqlite::Connection;
-
-use super::{Meta, Shared, in_read_transaction, rank, with_block};
+use super::block::BlockReader;
+use super::{Meta, Shared, in_read_transaction, rank};
 use crate::StoreError;
 use crate::codec::{self, check_times};
+use hapi_core::{Batch, Nanos};
 
 /// The iterator behind [`crate::SqliteStore`]'s `scan`.
 pub(super) struct Scan {
@@ -38,19 +37,19 @@ pub(super) struct Scan {
 }
 
 impl Scan {
-    /// Fixes the scan's records with `conn`, which is inside a read transaction.
+    /// Fixes the scan's records with `r`, whose connection is inside a read transaction.
     pub(super) fn start(
-        conn: &Connection,
+        r: &mut BlockReader<'_>,
         shared: &Arc<Shared>,
         id: &str,
         columns: &[usize],
         start: Nanos,
         stop: Nanos,
     ) -> Result<Scan, StoreError> {
-        let meta = shared.meta(conn, id)?;
+        let meta = shared.meta(r.conn(), id)?;
         meta.layout.check_columns(columns)?;
-        let next = rank(conn, &meta, start)?;
-        let end = if stop > start { rank(conn, &meta, stop)?.max(next) } else { next };
+        let next = rank(r, &meta, start)?;
+        let end = if stop > start { rank(r, &meta, stop)?.max(next) } else { next };
         Ok(Scan {
             shared: Arc::clone(shared),
             meta,
@@ -70,10 +69,10 @@ impl Scan {
         (self.end - self.next) as u64 + pending as u64
     }
 
-    /// Reads the first batch now, with `conn` (inside the transaction of `start`).
-    pub(super) fn prefetch(&mut self, conn: &Connection) {
+    /// Reads the first batch now, with `r` (inside the transaction of `start`).
+    pub(super) fn prefetch(&mut self, r: &mut BlockReader<'_>) {
         if self.next < self.end {
-            self.pending = Some(self.read_with(conn));
+            self.pending = Some(self.read_with(r));
         }
     }
 
@@ -81,11 +80,11 @@ impl Scan {
         // One snapshot for the time block and its column blocks: an append may be
         // extending this very block, and the blocks of one batch must agree.
         let reader = Shared::reader(&self.shared)?;
-        in_read_transaction(&reader, |conn| self.read_with(conn))
+        in_read_transaction(&reader, |conn| self.read_with(&mut BlockReader::new(conn)))
     }
 
-    fn read_with(&mut self, conn: &Connection) -> Result<Batch, StoreError> {
-        let (batch, next) = read_batch(conn, &self.meta, &self.columns, self.next, self.end)?;
+    fn read_with(&mut self, r: &mut BlockReader<'_>) -> Result<Batch, StoreError> {
+        let (batch, next) = read_batch(r, &self.meta, &self.columns, self.next, self.end)?;
         check_times(&batch.times, self.last, self.range, self.next / self.meta.block_rows)?;
         self.last = batch.times.last().copied().or(self.last);
         self.next = next;
@@ -111,8 +110,9 @@ impl Iterator for Scan {
 }
 
 /// Records `next..end` that lie in the block holding `next`, and the index after them.
+/// Only those records' bytes are read, and only of the requested columns.
 fn read_batch(
-    conn: &Connection,
+    r: &mut BlockReader<'_>,
     meta: &Meta,
     columns: &[usize],
     next: i64,
@@ -121,35 +121,30 @@ fn read_batch(
     let k = next / meta.block_rows;
     let first = k * meta.block_rows;
     let rows = (next - first) as usize..(end - first).min(meta.block_rows) as usize;
-    let (times, n, t0) = with_block(conn, meta, 0, k, |n, t0, data| {
-        codec::check_len(data, n, 8, "time block")?;
-        if rows.end > n {
-            return Err(StoreError::Corrupt(format!(
-                "block {k} holds {n} records, the scan needs {}",
-                rows.end
-            )));
-        }
-        // The block's key must name its first record (the index seeks rely on it).
-        if n == 0 || codec::time_at(data, 0) != t0 {
-            return Err(StoreError::Corrupt(format!("block {k} does not start at its key time")));
-        }
-        Ok((codec::get_times(data, rows.clone()), n, t0))
-    })?;
+    let time = r.find(meta, 0, k)?;
+    if rows.end > time.n {
+        return Err(StoreError::Corrupt(format!(
+            "block {k} holds {} records, the scan needs {}",
+            time.n, rows.end
+        )));
+    }
+    // The block's key must name its first record (the index seeks rely on it).
+    if time.n == 0 || r.time(meta, &time, 0)? != time.t0 {
+        return Err(StoreError::Corrupt(format!("block {k} does not start at its key time")));
+    }
+    let times = codec::get_times(r.read(meta, &time, rows.clone())?, 0..rows.len());
     let columns = columns
         .iter()
         .map(|&c| {
-            let spec = meta.spec(c);
-            with_block(conn, meta, c + 1, k, |cn, ct0, data| {
-                if cn != n || ct0 != t0 {
-                    return Err(StoreError::Corrupt(format!(
-                        "block {k} of column {} disagrees with the time column",
-                        c + 1
-                    )));
-                }
-                codec::check_len(data, n, spec.record_bytes(), "column block")?;
-                Ok(codec::get_column(spec, data, rows.clone()))
-            })
+            let block = r.find(meta, c + 1, k)?;
+            if block.n != time.n || block.t0 != time.t0 {
+                return Err(StoreError::Corrupt(format!(
+                    "block {k} of column {} disagrees with the time column",
+                    c + 1
+                )));
+            }
+            Ok(codec::get_column(meta.spec(c), r.read(meta, &block, rows.clone())?, 0..rows.len()))
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, StoreError>>()?;
     Ok((Batch { times, columns }, first + rows.end as i64))
 }

@@ -59,6 +59,32 @@ fn times_outside_the_block_key_fail_the_scan() {
 }
 
 #[test]
+fn a_block_blob_of_the_wrong_length_fails_the_scan() {
+    // Blocks are read in parts, so a blob's length is checked, not found by running off
+    // its end: a truncated parameter block and an overlong time block.
+    for (col, cut) in [(1, -1), (0, 8)] {
+        let (dir, store) = store();
+        let conn = rusqlite::Connection::open(dir.path().join("hapi.sqlite3")).unwrap();
+        let data: Vec<u8> =
+            conn.query_row("SELECT data FROM blocks WHERE col = ?1 AND k = 1", [col], |r| r.get(0)).unwrap();
+        let len = (data.len() as i64 + cut) as usize;
+        let data: Vec<u8> = data.iter().copied().chain(std::iter::repeat(0)).take(len).collect();
+        conn.execute("UPDATE blocks SET data = ?1 WHERE col = ?2 AND k = 1", rusqlite::params![data, col])
+            .unwrap();
+        let got: Vec<_> = store
+            .scan("ds", &[0], Nanos::MIN, Nanos::MAX)
+            .unwrap()
+            .map(|b| b.map(|b| b.times.len()).map_err(|e| e.kind()))
+            .collect();
+        assert_eq!(got, [Ok(4), Err(ErrorKind::Corrupt)], "column {col}");
+        assert_eq!(
+            store.count("ds", 45, 46).map_err(|e| e.kind()),
+            if col == 0 { Err(ErrorKind::Corrupt) } else { Ok(0) }
+        );
+    }
+}
+
+#[test]
 fn an_emptied_database_file_is_an_error_not_a_new_store() {
     let (dir, store) = store();
     drop(store);
