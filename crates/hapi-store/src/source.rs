@@ -40,4 +40,10 @@ impl BlockingSource for StoreSource {
             None => Nth::Past,
         })
     }
+
+    /// A few records are an index seek and a few page reads (SQLite, see its
+    /// `sqlite/block.rs`) or a lookup in memory.
+    fn cheap_reads(&self) -> bool {
+        true
+    }
 }

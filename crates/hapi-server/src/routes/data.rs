@@ -4,7 +4,9 @@
 //! A response is pulled: each chunk of about [`CHUNK`] bytes is read and encoded in
 //! one short task, one chunk ahead of what hyper is writing. For a blocking source
 //! (SQLite, files) that task reads the whole chunk on the blocking pool; for an async
-//! one (network, programs) it is a runtime task. A client that stops reading therefore
+//! one (network, programs) it is a runtime task. A small answer (by the cadence) from a
+//! source whose reads are cheap (the embedded store) is made in the handler itself: the
+//! handoff to a blocking thread would cost more than the read. A client that stops reading therefore
 //! holds no thread and no store connection; after [`PARK_AFTER`] its stream also gives
 //! back the chunk made ahead and the batch behind it, where they can be read again
 //! (see [`Producer::park`] and ARCHITECTURE.md, "Memory").
@@ -46,6 +48,9 @@ const SLACK: usize = CHUNK / 16;
 /// client reading at 50 MB/s takes 3 ms per chunk; one that waits longer is slow or
 /// stalled, and re-reading a chunk when it reads again costs about a millisecond.
 const PARK_AFTER: Duration = Duration::from_millis(250);
+/// Most values (records × values per record, by the cadence) of an answer made on a
+/// runtime thread when its source reads cheaply: a 60-record request of 5 values is 300.
+const INLINE_VALUES: u64 = 4096;
 /// Seconds a refused stream is told to wait.
 const RETRY_AFTER_SECS: u64 = 2;
 
@@ -128,14 +133,19 @@ pub(crate) async fn data(
     }
     let format = req_data.format;
     let head = method == Method::HEAD;
-    let blocking = st.of(&view).source.blocking().is_some();
+    let pool = match st.of(&view).source.blocking() {
+        Some(b) => !(b.cheap_reads() && small(&st.of(&view).spec.info, &req_data)),
+        None => false,
+    };
     let start = Producer::start(st.clone(), view, req_data, audit, head);
-    let started = if blocking {
+    let started = if pool {
         // The scan, the count and the first chunk in one blocking task.
         tokio::task::spawn_blocking(move || futures::executor::block_on(start))
             .await
             .map_err(|e| ApiError::internal(HapiStatus::Internal, &e))??
     } else {
+        // An async source, or a small answer from cheap reads: made here, in less time
+        // than the handoff to a blocking thread would take.
         start.await?
     };
     let mut r = match started {
@@ -343,8 +353,9 @@ enum Start {
 }
 
 /// A dataset's source as the producer calls it. `Blocking` is chosen whenever the source
-/// has a blocking side, and then every call runs on a blocking thread: the handler and
-/// [`produce_next`] put the producer there.
+/// has a blocking side, and then every call runs on a blocking thread (the handler and
+/// [`produce_next`] put the producer there), except a small answer's first task when the
+/// source reads cheaply (see [`small`]).
 #[derive(Clone, Copy)]
 enum Reader<'a> {
     Blocking(&'a dyn BlockingSource),
@@ -746,6 +757,13 @@ fn header_json(st: &AppState, view: &View, req: &DataRequest, status: HapiStatus
     m.insert("format".to_owned(), Value::String(req.format.as_str().to_owned()));
     m.extend(st.info_json(view, &req.selection, true));
     m
+}
+
+/// Whether the cadence shows the answer is small enough to make on a runtime thread:
+/// at most [`INLINE_VALUES`] values, a few tens of microseconds to read and encode.
+fn small(info: &DatasetInfo, req: &DataRequest) -> bool {
+    cadence_bound(info, req)
+        .is_some_and(|n| n.saturating_mul(info.values_per_record(&req.selection) as u64) <= INLINE_VALUES)
 }
 
 /// The most records `start <= t < stop` can hold if they are at least a cadence apart.
