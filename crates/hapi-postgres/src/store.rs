@@ -84,9 +84,18 @@ const EXTENT: &str = "SELECT (SELECT t0 FROM store_blocks WHERE dataset = $1 AND
     (SELECT t1 FROM store_blocks WHERE dataset = $1 AND col = 0 ORDER BY k DESC LIMIT 1)";
 const LAST_BLOCK: &str =
     "SELECT k, n, t0, t1 FROM store_blocks WHERE dataset = $1 AND col = 0 ORDER BY k DESC LIMIT 1";
-/// The block holding the records just before `$2`; its times only when `$2` falls inside it.
-const BLOCK_BEFORE: &str = "SELECT k, n, t1, CASE WHEN t1 >= $2 THEN data END FROM store_blocks
-    WHERE dataset = $1 AND col = 0 AND t0 < $2 ORDER BY t0 DESC LIMIT 1";
+/// The block holding the records just before `$2` and, when `$2` falls inside it, `$3`
+/// of its times from `w`: around where `$2` would lie if the times were evenly spaced.
+/// `substring` of an uncompressed external blob reads only the TOAST chunks it needs,
+/// so a small request moves 2 KB, not the whole 128 KB time block. The guess stays in
+/// floating point until it is clamped to the block: `$2 - t0` may not fit a bigint.
+const BLOCK_BEFORE: &str = "SELECT k, n, t1, w, CASE WHEN t1 >= $2 THEN substring(data FROM w * 8 + 1 FOR $3 * 8) END
+    FROM (SELECT k, n, t1, data, greatest(0, least(n - $3::int,
+            ($2::bigint::float8 - t0::float8) / greatest(t1::float8 - t0::float8, 1) * (n - 1) - $3 / 4))::int AS w
+        FROM store_blocks WHERE dataset = $1 AND col = 0 AND t0 < $2 ORDER BY t0 DESC LIMIT 1) b";
+/// Times in a window of [`BLOCK_BEFORE`]: 2 KB, one TOAST chunk or two. It starts a
+/// quarter before the guess, so a small request's `stop` usually falls in its `start`'s.
+const WINDOW: i32 = 256;
 /// Block `k` of the columns `$3` (the time column is 0): one index scan.
 const BLOCK_DATA: &str =
     "SELECT col, n, t0, data FROM store_blocks WHERE dataset = $1 AND k = $2 AND col = ANY ($3)";
@@ -342,14 +351,14 @@ pub(crate) async fn last_block(c: &impl GenericClient, meta: &Meta) -> Result<Op
 pub(crate) async fn rank(c: &impl GenericClient, meta: &Meta, t: Nanos) -> Result<i64, PgError> {
     match block_before(c, meta, t).await? {
         None => Ok(0),
-        Some(b) => b.rank(t),
+        Some(b) => b.rank(c, meta, t).await,
     }
 }
 
 /// Records before `start` and before `stop` (`start <= stop`), the second never less
 /// than the first. A block holding `start` whose last time is at least `stop` holds
 /// `stop`'s place too (the next block starts after it), so a small request reads one
-/// time block, not the same one twice.
+/// window of one time block.
 pub(crate) async fn ranks(
     c: &impl GenericClient,
     meta: &Meta,
@@ -357,44 +366,66 @@ pub(crate) async fn ranks(
     stop: Nanos,
 ) -> Result<(i64, i64), PgError> {
     let Some(b) = block_before(c, meta, start).await? else { return Ok((0, rank(c, meta, stop).await?)) };
-    let a = b.rank(start)?;
-    let z = if b.data().is_some() && b.t1 >= stop { b.rank(stop)? } else { rank(c, meta, stop).await? };
+    let a = b.rank(c, meta, start).await?;
+    let z = if b.t1 >= stop { b.rank(c, meta, stop).await? } else { rank(c, meta, stop).await? };
     Ok((a, z.max(a)))
 }
 
 /// The last time block that starts before some time `t`: its first record's index, its
-/// size and last time, and its times when `t` falls inside it.
+/// ordinal, size and last time, and a window of its times when `t` falls inside it.
 struct Before {
+    k: i64,
     first: i64,
     n: i32,
     t1: Nanos,
-    /// Its row: the times are read from it in place.
+    /// Index of the window's first time in the block.
+    w: i32,
+    /// Its row: the window is read from it in place.
     row: tokio_postgres::Row,
 }
 
 impl Before {
-    fn data(&self) -> Option<&[u8]> {
-        self.row.get(3)
+    fn window(&self) -> Option<&[u8]> {
+        self.row.get(4)
     }
 
-    /// Records of the dataset before `t` (`t` after this block's start).
-    fn rank(&self, t: Nanos) -> Result<i64, PgError> {
-        match self.data() {
-            Some(data) if self.t1 >= t => {
-                codec::check_len(data, self.n as usize, 8, "time block").map_err(PgError::Store)?;
-                Ok(self.first + codec::rank_in(data, self.n as usize, t) as i64)
-            }
-            _ => Ok(self.first + i64::from(self.n)),
+    /// Records of the dataset before `t` (`t` after this block's start): from the
+    /// window when it brackets `t`, else from the whole time block (uneven times).
+    async fn rank(&self, c: &impl GenericClient, meta: &Meta, t: Nanos) -> Result<i64, PgError> {
+        if self.t1 < t {
+            return Ok(self.first + i64::from(self.n));
         }
+        if let Some(r) = self.window().and_then(|w| self.rank_in_window(w, t)) {
+            return Ok(self.first + r as i64);
+        }
+        let rows = c.query(&c.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &self.k, &vec![0i32]]).await?;
+        let row =
+            rows.first().ok_or_else(|| corrupt(format!("block {} of the time column is missing", self.k)))?;
+        let (n, data): (i32, &[u8]) = (row.get(1), row.get(3));
+        codec::check_len(data, n as usize, 8, "time block").map_err(PgError::Store)?;
+        Ok(self.first + codec::rank_in(data, n as usize, t) as i64)
+    }
+
+    /// The rank of `t` in the block if the window shows it: a time before `t` in the
+    /// window or none before it, and one at or after `t` or none after it.
+    fn rank_in_window(&self, window: &[u8], t: Nanos) -> Option<usize> {
+        let (w, n) = (usize::try_from(self.w).ok()?, usize::try_from(self.n).ok()?);
+        let m = window.len() / 8;
+        if !window.len().is_multiple_of(8) || w + m > n {
+            return None;
+        }
+        let r = codec::rank_in(window, m, t);
+        ((r > 0 || w == 0) && (r < m || w + m == n)).then_some(w + r)
     }
 }
 
 async fn block_before(c: &impl GenericClient, meta: &Meta, t: Nanos) -> Result<Option<Before>, PgError> {
-    let Some(row) = c.query_opt(&c.prepare_cached(BLOCK_BEFORE).await?, &[&meta.key, &t]).await? else {
+    let Some(row) = c.query_opt(&c.prepare_cached(BLOCK_BEFORE).await?, &[&meta.key, &t, &WINDOW]).await?
+    else {
         return Ok(None);
     };
     let k: i64 = row.get(0);
-    Ok(Some(Before { first: k * meta.block_rows, n: row.get(1), t1: row.get(2), row }))
+    Ok(Some(Before { k, first: k * meta.block_rows, n: row.get(1), t1: row.get(2), w: row.get(3), row }))
 }
 
 impl Store for PgStore {

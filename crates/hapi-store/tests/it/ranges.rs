@@ -80,3 +80,33 @@ fn extent_of_empty_and_filled_dataset() {
         assert_eq!(store.extent("ds").unwrap(), Some((0, 390)));
     });
 }
+
+/// Blocks larger than the windows ranks are read from (256 times in PostgreSQL, a binary
+/// search of single times in SQLite), with times far from evenly spaced: every rank,
+/// from a window that holds it or from the whole block, matches brute force.
+#[test]
+fn ranks_in_large_blocks_of_uneven_times() {
+    // 3,000 records in blocks of 1,000: even steps, even steps after a gap, then steps
+    // that grow quadratically (the even-spacing guess lands far off).
+    let mut times: Vec<Nanos> = (0..1000).collect();
+    times.extend((0..1000).map(|i| 1_000_000 + i * 7));
+    times.extend((0..1000i64).map(|i| 2_000_000 + i * i));
+    let mut probes: Vec<Nanos> = times.iter().step_by(37).flat_map(|&t| [t - 1, t, t + 1]).collect();
+    probes.extend([Nanos::MIN, -1, 999, 1000, 500_000, 1_006_993, 1_500_000, 2_998_001, Nanos::MAX]);
+    let before = |t: Nanos| times.iter().filter(|&&x| x < t).count() as u64;
+    each_store(1000, |store| {
+        let layout = full_layout();
+        store.open_dataset("ds", &layout).unwrap();
+        append_split(store, "ds", &layout, &times, &[]);
+        for &t in &probes {
+            assert_eq!(store.count("ds", Nanos::MIN, t).unwrap(), before(t), "records before {t}");
+        }
+        for w in probes.windows(2).step_by(5) {
+            let (a, b) = (w[0].min(w[1]), w[0].max(w[1]));
+            let want = before(b) - before(a);
+            assert_eq!(store.count("ds", a, b).unwrap(), want, "count of [{a}, {b})");
+            let (got, _) = collect(store.scan("ds", &[0], a, b).unwrap()).unwrap();
+            assert_eq!(got.times.len() as u64, want, "scan of [{a}, {b})");
+        }
+    });
+}
