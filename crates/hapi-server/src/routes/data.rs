@@ -6,10 +6,10 @@
 //! (SQLite, files) that task reads the whole chunk on the blocking pool; for an async
 //! one (network, programs) it is a runtime task. A small answer (by the cadence) from a
 //! source whose reads are cheap (the embedded store) is made in the handler itself: the
-//! handoff to a blocking thread would cost more than the read. A client that stops reading therefore
-//! holds no thread and no store connection; after [`PARK_AFTER`] its stream also gives
-//! back the chunk made ahead and the batch behind it, where they can be read again
-//! (see [`Producer::park`] and ARCHITECTURE.md, "Memory").
+//! handoff to a blocking thread would cost more than the read. A client that stops
+//! reading therefore holds no thread and no store connection; after [`PARK_AFTER`] its
+//! stream also gives back the chunk made ahead and the batch behind it, where they can
+//! be read again (see [`Producer::park`] and ARCHITECTURE.md, "Memory").
 
 use std::collections::VecDeque;
 use std::io;

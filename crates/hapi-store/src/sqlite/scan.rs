@@ -13,11 +13,12 @@
 
 use std::sync::Arc;
 
+use hapi_core::{Batch, Nanos};
+
 use super::block::BlockReader;
 use super::{Meta, Shared, in_read_transaction, rank};
 use crate::StoreError;
 use crate::codec::{self, check_times};
-use hapi_core::{Batch, Nanos};
 
 /// The iterator behind [`crate::SqliteStore`]'s `scan`.
 pub(super) struct Scan {
