@@ -278,6 +278,14 @@ async fn three_replicas_on_a_primary_and_a_standby_behind_nginx() {
     let took = wait_stop_date(&ports, &bearer, "2026-01-02T00:00:00.000Z", Duration::from_secs(10)).await;
     eprintln!("stopDate moved on all three replicas {took:?} after the ingest");
     ingest(dir, &config0, WIDE, &day);
+    // Replica 2 reads the standby, which must have replayed this ingest before the long
+    // download below (this dataset's stopDate is configured, so its last record is polled).
+    let last = data_query(WIDE, "2026-01-01T23:59:59Z", "2026-01-02T00:00Z");
+    let t = Instant::now();
+    while get(ports[2], &bearer, &last).await.text().await.unwrap().is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(10), "the standby did not replay the ingest in 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let whole_day = data_query(DATASET, "2026-01-01T00:00Z", "2026-01-02T00:00Z");
 
     let nginx = Front::start(&ports).unwrap();
