@@ -261,11 +261,9 @@ impl Shared {
             return Ok(None);
         }
         let (k, row) = (index / meta.block_rows, (index % meta.block_rows) as usize);
-        let rows = conn.query(&conn.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &k, &vec![0i32]]).await?;
-        let row0 = rows.first().ok_or_else(|| corrupt(format!("block {k} of the time column is missing")))?;
-        let (n, data): (i32, &[u8]) = (row0.get(1), row0.get(3));
-        codec::check_len(data, n as usize, 8, "time block").map_err(PgError::Store)?;
-        if row >= n as usize {
+        let block = time_block(&conn, meta.key, k).await?;
+        let (n, data) = (block.get::<_, i32>(1) as usize, block.get(3));
+        if row >= n {
             return Err(corrupt(format!("block {k} ends before record {index}")));
         }
         Ok(Some(codec::time_at(data, row)))
@@ -398,12 +396,8 @@ impl Before {
         if let Some(r) = self.window().and_then(|w| self.rank_in_window(w, t)) {
             return Ok(self.first + r as i64);
         }
-        let rows = c.query(&c.prepare_cached(BLOCK_DATA).await?, &[&meta.key, &self.k, &vec![0i32]]).await?;
-        let row =
-            rows.first().ok_or_else(|| corrupt(format!("block {} of the time column is missing", self.k)))?;
-        let (n, data): (i32, &[u8]) = (row.get(1), row.get(3));
-        codec::check_len(data, n as usize, 8, "time block").map_err(PgError::Store)?;
-        Ok(self.first + codec::rank_in(data, n as usize, t) as i64)
+        let block = time_block(c, meta.key, self.k).await?;
+        Ok(self.first + codec::rank_in(block.get(3), block.get::<_, i32>(1) as usize, t) as i64)
     }
 
     /// The rank of `t` in the block if the window shows it: a time before `t` in the
@@ -417,6 +411,16 @@ impl Before {
         let r = codec::rank_in(window, m, t);
         ((r > 0 || w == 0) && (r < m || w + m == n)).then_some(w + r)
     }
+}
+
+/// The row of time block `k` (`col, n, t0, data`), its blob checked to hold its `n` times.
+async fn time_block(c: &impl GenericClient, key: i32, k: i64) -> Result<tokio_postgres::Row, PgError> {
+    let rows = c.query(&c.prepare_cached(BLOCK_DATA).await?, &[&key, &k, &vec![0i32]]).await?;
+    let row =
+        rows.into_iter().next().ok_or_else(|| corrupt(format!("block {k} of the time column is missing")))?;
+    let (n, data): (i32, &[u8]) = (row.get(1), row.get(3));
+    codec::check_len(data, n as usize, 8, "time block").map_err(PgError::Store)?;
+    Ok(row)
 }
 
 async fn block_before(c: &impl GenericClient, meta: &Meta, t: Nanos) -> Result<Option<Before>, PgError> {
