@@ -132,5 +132,5 @@ fn batch(from: i64, to: i64) -> Batch {
             values: (from..to).map(|i| (i as f64).sin() + f64::from(c)).collect(),
         })
         .collect();
-    Batch { times, columns }
+    Batch { times, columns, wire: None }
 }

@@ -206,7 +206,7 @@ struct Times {
     a: Nanos,
     b: Nanos,
     prev: Nanos,
-    /// Times of the previous record's minute are read without a full parse.
+    /// Times of the previous record's day are read without a full parse.
     reader: hapi_core::time::TimeReader,
 }
 

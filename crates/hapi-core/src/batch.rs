@@ -6,12 +6,30 @@ use crate::time::Nanos;
 ///
 /// `columns` hold the selected non-time parameters in info order; the primary
 /// time is `times`. Every column has exactly `times.len() * width` elements.
+/// A batch in wire form (`wire` set) has no columns: its values are in the records.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
     /// Primary time of each record, strictly increasing.
     pub times: Vec<Nanos>,
-    /// One entry per selected non-time parameter.
+    /// One entry per selected non-time parameter; none when `wire` is set.
     pub columns: Vec<Column>,
+    /// The records whole, in the binary encoder's form, when a source read them so and
+    /// the scan asked for them so (a HAPI upstream's binary, passed on without being
+    /// taken apart into columns and put together again).
+    pub wire: Option<Wire>,
+}
+
+/// Records exactly as the binary encoder writes them for the dataset's time format and
+/// the scan's parameters: each `record_len` bytes, the primary time's text, then every
+/// element of every selected parameter in order, doubles and integers little-endian
+/// with every NaN the canonical quiet one, texts NUL-padded to their `length` with
+/// nothing but NUL after the first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wire {
+    /// Bytes per record.
+    pub record_len: usize,
+    /// `times.len() * record_len` bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// The values of one parameter for every record of a batch, array elements
@@ -99,10 +117,14 @@ impl Batch {
 
     /// The batch with only the columns `wanted` (indices into `columns`, ascending, each
     /// once), moved, not copied.
+    ///
+    /// # Panics
+    /// On a batch in wire form, whose records are not split into columns.
     pub fn select(self, wanted: &[usize]) -> Batch {
+        assert!(self.wire.is_none(), "select of a batch in wire form");
         let mut all: Vec<Option<Column>> = self.columns.into_iter().map(Some).collect();
         let columns = wanted.iter().filter_map(|&i| all.get_mut(i).and_then(Option::take)).collect();
-        Batch { times: self.times, columns }
+        Batch { times: self.times, columns, wire: None }
     }
 
     /// Keeps only the records `rows` (indices clamped to the batch), in place.
@@ -111,6 +133,9 @@ impl Batch {
         let start = rows.start.min(end);
         self.times.truncate(end);
         self.times.drain(..start);
+        if let Some(w) = &mut self.wire {
+            keep(&mut w.bytes, start, end, w.record_len);
+        }
         for c in &mut self.columns {
             match c {
                 Column::Double { width, values } => keep(values, start, end, *width),
@@ -148,6 +173,7 @@ mod tests {
                 Column::Double { width: 2, values: (0..8).map(f64::from).collect() },
                 Column::Text { width: 1, len: 2, bytes: b"aabbccdd".to_vec() },
             ],
+            wire: None,
         };
         b.keep(1..3);
         assert_eq!(b.times, vec![2, 3]);

@@ -304,8 +304,10 @@ struct TimeCheck {
     /// Whether `last` is the stored time given to `new` rather than a decoded record's.
     last_is_stored: bool,
     resolution: Nanos,
+    /// `resolution`, for the check of every time.
+    divisor: Divisor,
     format: time::TimeFormat,
-    /// Times of the previous record's minute cost a few digits, not a full parse.
+    /// Times of the previous record's day cost a few digits, not a full parse.
     reader: time::TimeReader,
 }
 
@@ -315,6 +317,7 @@ impl TimeCheck {
             last: after,
             last_is_stored: after.is_some(),
             resolution: info.time_format.resolution().max(1),
+            divisor: Divisor::new(info.time_format.resolution().max(1).unsigned_abs()),
             format: info.time_format,
             reader: time::TimeReader::default(),
         }
@@ -327,13 +330,25 @@ impl TimeCheck {
         self.check_bytes(field.trim_ascii().as_bytes())
     }
 
+    /// From now on, tell whether each time is written exactly as the dataset's format
+    /// writes it ([`TimeCheck::exact`]).
+    fn tell_exact(&mut self) {
+        self.reader = time::TimeReader::exact_in(self.format);
+    }
+
+    /// Whether the last time checked is written exactly as the dataset's format writes
+    /// it; false unless [`TimeCheck::tell_exact`] was called.
+    fn exact(&self) -> bool {
+        self.reader.exact()
+    }
+
     /// [`check`](TimeCheck::check) of bytes that need not be UTF-8.
     fn check_bytes(&mut self, raw: &[u8]) -> Result<Nanos, String> {
         let t = self.reader.parse(raw).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
         if t == Nanos::MIN || t == Nanos::MAX {
             return Err(format!("time outside 1677-09-21..2262-04-11: {}", shown(raw)));
         }
-        if t.rem_euclid(self.resolution) != 0 {
+        if !self.divisor.divides(t.unsigned_abs()) {
             return Err(format!(
                 "time {} is finer than the dataset's {}-character times resolve ({}): output would repeat or reorder times",
                 String::from_utf8_lossy(raw),
@@ -355,6 +370,37 @@ impl TimeCheck {
     fn accept(&mut self, t: Nanos) {
         self.last = Some(t);
         self.last_is_stored = false;
+    }
+}
+
+/// Divisibility by a fixed divisor without a division, once per decoded time (a 64-bit
+/// `idiv` was half of the time check's cost): `n` is a multiple of `2^shift * odd` when
+/// its low `shift` bits are zero and `(n >> shift) * odd⁻¹ mod 2^64` is at most
+/// `u64::MAX / odd` (Granlund and Montgomery, "Division by invariant integers using
+/// multiplication", 1994, §9).
+#[derive(Debug, Clone, Copy)]
+struct Divisor {
+    shift: u32,
+    inverse: u64,
+    limit: u64,
+}
+
+impl Divisor {
+    fn new(d: u64) -> Divisor {
+        let d = d.max(1);
+        let shift = d.trailing_zeros();
+        let odd = d >> shift;
+        // Newton's iteration for the inverse modulo 2^64: `odd` is its own inverse to 3
+        // bits, and each step doubles the correct bits (3, 6, 12, 24, 48, 96).
+        let mut inverse = odd;
+        for _ in 0..5 {
+            inverse = inverse.wrapping_mul(2u64.wrapping_sub(odd.wrapping_mul(inverse)));
+        }
+        Divisor { shift, inverse, limit: u64::MAX / odd }
+    }
+
+    fn divides(self, n: u64) -> bool {
+        n.trailing_zeros() >= self.shift && (n >> self.shift).wrapping_mul(self.inverse) <= self.limit
     }
 }
 
@@ -454,7 +500,7 @@ fn empty_batch(info: &DatasetInfo) -> Batch {
             }
         })
         .collect();
-    Batch { times: Vec::new(), columns }
+    Batch { times: Vec::new(), columns, wire: None }
 }
 
 /// Drops whatever a refused line appended, so that every column keeps `rows` records.

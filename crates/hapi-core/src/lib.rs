@@ -12,7 +12,7 @@ pub mod request;
 pub mod status;
 pub mod time;
 
-pub use batch::{Batch, Column};
+pub use batch::{Batch, Column, Wire};
 pub use status::{HapiStatus, StatusError};
 pub use time::Nanos;
 

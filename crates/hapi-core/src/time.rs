@@ -42,46 +42,87 @@ pub fn parse(s: &str) -> Result<Nanos, TimeError> {
     parse_bytes(s.as_bytes(), false)
 }
 
-/// Parses a run of times that mostly share their minute, as a time series' records do:
-/// a time whose bytes up to the last `:` are those of the last full parse, followed by
-/// `SS[.f]Z`, costs a few digit reads instead of a parse. Gives exactly what [`parse`]
-/// gives (the csv and binary decoders and the `hapi` command read every record's time).
+/// Parses a run of times that mostly share their day, as a time series' records do: a
+/// time whose bytes up to the `T` are those of the last full parse, followed by
+/// `hh:mm:ss[.f]Z`, costs a few digit reads instead of a parse. Gives exactly what
+/// [`parse`] gives (the csv and binary decoders and the `hapi` command read every
+/// record's time).
 #[derive(Debug, Default, Clone)]
 pub struct TimeReader {
-    /// The last fully parsed time up to its last `:`, and its value at second 0.
-    minute: Vec<u8>,
+    /// The last fully parsed time up to its `T`, and the value of its midnight.
+    day: Vec<u8>,
     base: Nanos,
+    /// The format whose text [`TimeReader::exact`] compares with, if any.
+    format: Option<TimeFormat>,
+    /// Whether `day` is the date as `format` writes it.
+    day_exact: bool,
+    /// Whether the last time read is the text `format` writes for its instant.
+    exact: bool,
+    /// `format`'s text of the last time parsed in full.
+    text: Vec<u8>,
 }
 
 impl TimeReader {
+    /// A reader that also tells whether each time is written exactly as `format` writes
+    /// it ([`TimeReader::exact`]), for a record passed on as it came. It costs a
+    /// formatting per full parse, which a run of times of one day does once.
+    pub fn exact_in(format: TimeFormat) -> TimeReader {
+        TimeReader { format: Some(format), ..TimeReader::default() }
+    }
+
     /// [`parse`] of `raw`.
     pub fn parse(&mut self, raw: &[u8]) -> Result<Nanos, TimeError> {
-        if !self.minute.is_empty()
-            && let Some(rest) = raw.strip_prefix(self.minute.as_slice())
-            && let Some(s) = second_of_minute(rest)
+        if !self.day.is_empty()
+            && let Some(rest) = raw.strip_prefix(self.day.as_slice())
+            && let Some(s) = time_of_day(rest)
             // Past the last representable instant a full parse saturates.
             && let Some(t) = self.base.checked_add(s)
         {
+            // The date is the format's, and the time of day is `hh:mm:ss[.f]Z` with as
+            // many digits as the format writes: the text is the format's.
+            self.exact = self.day_exact && self.format.is_some_and(|f| raw.len() == f.len);
             return Ok(t);
         }
+        self.exact = false;
         let t = parse_bytes(raw, false)?;
-        // A saturated instant has no minute to build on.
-        if t != Nanos::MIN
-            && t != Nanos::MAX
-            && let Some(colon) = raw.iter().rposition(|&c| c == b':')
-            && let Some(s) = second_of_minute(&raw[colon + 1..])
+        if t == Nanos::MIN || t == Nanos::MAX {
+            // A saturated instant has no day to build on, and no text of its own.
+            return Ok(t);
+        }
+        let new_day = if let Some(at) = raw.iter().position(|&c| c == b'T')
+            && let Some(s) = time_of_day(&raw[at + 1..])
+            // Nor has a midnight before the first representable instant.
+            && let Some(base) = t.checked_sub(s)
         {
-            self.minute.clear();
-            self.minute.extend_from_slice(&raw[..=colon]);
-            self.base = t - s;
+            self.day.clear();
+            self.day.extend_from_slice(&raw[..=at]);
+            self.base = base;
+            true
+        } else {
+            false
+        };
+        if let Some(f) = self.format {
+            self.text.clear();
+            format(t, f, &mut self.text);
+            self.exact = self.text == raw;
+            if new_day {
+                self.day_exact = self.text.starts_with(&self.day);
+            }
         }
         Ok(t)
     }
+
+    /// Whether the last time parsed is exactly the text [`format`] writes for it in the
+    /// format given to [`TimeReader::exact_in`]; always false for a default reader.
+    pub fn exact(&self) -> bool {
+        self.exact
+    }
 }
 
-/// Nanoseconds into the minute of `SS`, `SS.f` (1 to 9 digits) followed by `Z`;
-/// `None` for anything else, a leap second (60) included: a full parse decides those.
-fn second_of_minute(rest: &[u8]) -> Option<Nanos> {
+/// Nanoseconds into the day of `hh:mm:ss`, `hh:mm:ss.f` (1 to 9 digits) followed by `Z`;
+/// `None` for anything else, hour 24 and a leap second (60) included: a full parse
+/// decides those.
+pub fn time_of_day(rest: &[u8]) -> Option<Nanos> {
     // Once per record of every csv and binary time: digits are summed, not raised to powers.
     const SCALE: [Nanos; 10] =
         [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
@@ -90,11 +131,14 @@ fn second_of_minute(rest: &[u8]) -> Option<Nanos> {
         (d <= 9).then_some(Nanos::from(d))
     };
     let b = rest.strip_suffix(b"Z")?;
-    let secs = digit(*b.first()?)? * 10 + digit(*b.get(1)?)?;
-    if secs > 59 {
+    let [h1, h0, b':', m1, m0, b':', s1, s0, fraction @ ..] = b else { return None };
+    let hours = digit(*h1)? * 10 + digit(*h0)?;
+    let minutes = digit(*m1)? * 10 + digit(*m0)?;
+    let secs = digit(*s1)? * 10 + digit(*s0)?;
+    if hours > 23 || minutes > 59 || secs > 59 {
         return None;
     }
-    let nanos = match &b[2..] {
+    let nanos = match fraction {
         [] => 0,
         [b'.', f @ ..] if (1..=9).contains(&f.len()) => {
             let mut n = 0;
@@ -105,7 +149,7 @@ fn second_of_minute(rest: &[u8]) -> Option<Nanos> {
         }
         _ => return None,
     };
-    Some(secs * NANOS_PER_SECOND + nanos)
+    Some(((hours * 60 + minutes) * 60 + secs) * NANOS_PER_SECOND + nanos)
 }
 
 /// Parses a time that must carry its `Z` (metadata and emitted times). Otherwise as [`parse`].
@@ -487,6 +531,13 @@ mod tests {
             "2017-01-01T00:00:07.25Z",
             "2262-04-11T23:47:15Z",
             "2262-04-11T23:47:59Z",
+            "2016-12-31T24:00:00Z",
+            "2016-12-31T23:59:58.5",
+            "1677-09-21T00:12:43.145224192Z",
+            "1677-09-21T00:12:43.145224193Z",
+            "1677-09-21T00:12:44Z",
+            "2016-12-31T23:60:00Z",
+            "2016-12-31T2:00:00Z",
         ];
         let mut r = TimeReader::default();
         for round in 0..2 {
@@ -765,6 +816,35 @@ mod tests {
     }
 
     proptest! {
+        /// Runs of times around a few days, in any format, and read in any order, give
+        /// what a full parse gives.
+        #[test]
+        fn a_time_reader_gives_what_parse_gives(
+            times in proptest::collection::vec((0i64..3 * 86_400_000_000_000, fmt_strategy()), 1..40)
+        ) {
+            let base = parse("2016-12-30T00:00:00Z").unwrap();
+            let mut r = TimeReader::default();
+            for (offset, fmt) in times {
+                let s = format_string(base + offset, fmt);
+                prop_assert_eq!(r.parse(s.as_bytes()), parse(&s), "{}", s);
+            }
+        }
+
+        /// A reader told a format says of each time whether it is that format's text.
+        #[test]
+        fn a_time_reader_tells_a_formats_own_text(
+            times in proptest::collection::vec((0i64..3 * 86_400_000_000_000, fmt_strategy(), any::<bool>()), 1..40),
+            exact_in in fmt_strategy(),
+        ) {
+            let base = parse("2016-12-30T00:00:00Z").unwrap();
+            let mut r = TimeReader::exact_in(exact_in);
+            for (offset, fmt, same) in times {
+                let s = format_string(base + offset, if same { exact_in } else { fmt });
+                let t = r.parse(s.as_bytes()).unwrap();
+                prop_assert_eq!(r.exact(), format_string(t, exact_in) == s, "{} in {:?}", s, exact_in);
+            }
+        }
+
         #[test]
         fn round_trip_full_precision(t in any::<i64>(), doy in any::<bool>()) {
             let fmt = if doy { TimeFormat::DOY_NANOS } else { TimeFormat::YMD_NANOS };

@@ -302,7 +302,7 @@ impl CdfGranule {
                 column(values, p, f).map_err(|why| corrupt(path, format!("variable {:?}: {why}", p.name)))?,
             );
         }
-        Ok(Some(Batch { times, columns: out }))
+        Ok(Some(Batch { times, columns: out, wire: None }))
     }
 }
 

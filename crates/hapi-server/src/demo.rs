@@ -177,7 +177,7 @@ fn batch(info: &DatasetInfo, generator: &str, p: &Plan, from: u64, n: u64) -> Ba
             _ => kp(i, t, &mut columns),
         }
     }
-    Batch { times, columns }
+    Batch { times, columns, wire: None }
 }
 
 fn push_f64(c: &mut Column, v: f64) {

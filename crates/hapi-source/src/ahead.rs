@@ -70,7 +70,7 @@ mod tests {
     use hapi_core::Batch;
 
     fn numbers(n: i64) -> BatchIter {
-        Box::new((0..n).map(|t| Ok(Batch { times: vec![t], columns: Vec::new() })))
+        Box::new((0..n).map(|t| Ok(Batch { times: vec![t], columns: Vec::new(), wire: None })))
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct ScanRequest {
     pub start: Nanos,
     /// First time excluded.
     pub stop: Nanos,
+    /// The caller takes batches in wire form ([`Batch::wire`], in the dataset's time
+    /// format): a source that reads records so may pass them on whole. Others ignore it.
+    pub wire: bool,
 }
 
 /// What a scan knows of its record count before the first batch.
@@ -281,7 +284,7 @@ mod tests {
         fn scan(&self, r: ScanRequest) -> Result<Scan, SourceError> {
             let times: Vec<Nanos> = (1..=3).filter(|t| (r.start..r.stop).contains(t)).collect();
             let count = Count::Exact(times.len() as u64);
-            let batch = Batch { times, columns: Vec::new() };
+            let batch = Batch { times, columns: Vec::new(), wire: None };
             Ok(Scan { count, batches: Batches::Blocking(Box::new(std::iter::once(Ok(batch)))) })
         }
     }
@@ -290,7 +293,8 @@ mod tests {
     async fn a_blocking_source_answers_async_calls_and_offers_its_blocking_side() {
         let source: Arc<dyn Source> = Arc::new(Blocking(Arc::new(Three)));
         assert_eq!(source.extent().await.unwrap(), Some((1, 3)));
-        let scan = source.scan(ScanRequest { columns: vec![], start: 2, stop: 10 }).await.unwrap();
+        let scan =
+            source.scan(ScanRequest { columns: vec![], start: 2, stop: 10, wire: false }).await.unwrap();
         assert_eq!(scan.count, Count::Exact(2));
         assert_eq!(source.nth_time(0, 1).await.unwrap(), Nth::Unknown);
         assert!(source.blocking().is_some());

@@ -17,7 +17,7 @@
 //! let store = MemoryStore::new();
 //! let layout = Layout { columns: vec![ColumnSpec { kind: ParamType::Double, width: 1, len: 0 }] };
 //! store.open_dataset("ds", &layout)?;
-//! let batch = Batch { times: vec![10, 20, 30], columns: vec![Column::Double { width: 1, values: vec![1.0, 2.0, 3.0] }] };
+//! let batch = Batch { times: vec![10, 20, 30], columns: vec![Column::Double { width: 1, values: vec![1.0, 2.0, 3.0] }], wire: None };
 //! assert_eq!(store.append("ds", &mut std::iter::once(batch))?, 3);
 //! assert_eq!(store.count("ds", 15, 31)?, 2);
 //! let first = store.scan("ds", &[0], 0, 25)?.next().unwrap()?;
@@ -474,6 +474,7 @@ mod tests {
         let text = |bytes: usize| Batch {
             times: vec![1, 2],
             columns: vec![Column::Text { width: 2, len: 3, bytes: vec![b'a'; bytes] }],
+            wire: None,
         };
         assert!(layout.check_batch(&text(12), 0).is_ok());
         let err = layout.check_batch(&text(11), 4).unwrap_err().to_string();

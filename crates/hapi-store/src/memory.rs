@@ -122,7 +122,7 @@ impl Store for MemoryStore {
             let series = series.read().unwrap_or_else(PoisonError::into_inner);
             let times = series.times[rows.clone()].to_vec();
             let columns = columns.iter().map(|&c| slice_column(&series.columns[c], rows.clone())).collect();
-            Some(Ok(Batch { times, columns }))
+            Some(Ok(Batch { times, columns, wire: None }))
         }));
         Ok(Snapshot { count, batches })
     }

@@ -490,6 +490,7 @@ mod tests {
         let b = Batch {
             times: (0..100).collect(),
             columns: vec![hapi_core::Column::Double { width: 1, values: vec![0.0; 100] }],
+            wire: None,
         };
         store.append("ds", &mut std::iter::once(b)).unwrap();
         // One pooled reader serves every call below, in turn.

@@ -149,7 +149,10 @@ impl Inner {
         subset.parameters = kept.map(|i| self.info.parameters[i].clone()).collect();
         let names: Vec<String> =
             subset.parameters.iter().map(|p| percent::encode_query_value(&p.name)).collect();
-        let decoder = if self.binary {
+        let decoder = if self.binary && request.wire {
+            // Records pass on whole: the re-serving costs little more than the checks.
+            Decoder::Binary(BinaryDecoder::wire(&subset))
+        } else if self.binary {
             Decoder::Binary(BinaryDecoder::new(&subset))
         } else {
             Decoder::Csv { csv: CsvDecoder::owned(subset.clone(), None), line: Vec::new(), number: 0 }

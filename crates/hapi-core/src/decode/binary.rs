@@ -8,8 +8,10 @@
 //! encoders would write wrongly.
 
 use super::{TimeCheck, empty_batch};
-use crate::batch::{Batch, Column};
-use crate::info::DatasetInfo;
+use crate::batch::{Batch, Column, Wire};
+use crate::encode::QUIET_NAN;
+use crate::info::{DatasetInfo, ParamType};
+use crate::time::{self, Nanos, TimeFormat};
 
 /// Turns a HAPI binary stream of `info`'s parameters (the time first) into batches.
 #[derive(Debug)]
@@ -26,6 +28,21 @@ pub struct BinaryDecoder {
     names: Vec<String>,
     template: Batch,
     batch: Batch,
+    /// Set when records are kept whole ([`BinaryDecoder::wire`]).
+    whole: Option<Whole>,
+}
+
+/// What keeping records whole needs: where their doubles and texts lie, and the time
+/// format, to write a time whose text is not the format's.
+#[derive(Debug)]
+struct Whole {
+    /// Offset of every double element in a record.
+    doubles: Vec<usize>,
+    /// Offset and length of every text element, and its parameter (from 1).
+    texts: Vec<(usize, usize, usize)>,
+    format: TimeFormat,
+    /// The format's text of a time being rewritten.
+    text: Vec<u8>,
 }
 
 impl BinaryDecoder {
@@ -52,7 +69,40 @@ impl BinaryDecoder {
             names: info.parameters.iter().map(|p| p.name.clone()).collect(),
             batch: template.clone(),
             template,
+            whole: None,
         }
+    }
+
+    /// A decoder that keeps records whole ([`Batch::wire`]) for an encoder of `info`'s
+    /// parameters in its time format: the same checks, and what the encoder must not
+    /// write as it came (a non-canonical NaN, bytes after a text's first NUL, a time
+    /// written otherwise than the format writes it) is rewritten in place.
+    pub fn wire(info: &DatasetInfo) -> BinaryDecoder {
+        let mut d = BinaryDecoder::new(info);
+        let (mut doubles, mut texts) = (Vec::new(), Vec::new());
+        let mut at = d.time_len;
+        for (i, p) in info.parameters.iter().enumerate().skip(1) {
+            for _ in 0..p.width() {
+                match p.kind {
+                    ParamType::Double => {
+                        doubles.push(at);
+                        at += 8;
+                    }
+                    ParamType::Integer => at += 4,
+                    ParamType::String | ParamType::IsoTime => {
+                        let len = p.length.unwrap_or(0);
+                        texts.push((at, len, i));
+                        at += len;
+                    }
+                }
+            }
+        }
+        d.batch.columns.clear();
+        d.batch.wire = Some(Wire { record_len: d.record, bytes: Vec::new() });
+        d.template = d.batch.clone();
+        d.times.tell_exact();
+        d.whole = Some(Whole { doubles, texts, format: info.time_format, text: Vec::new() });
+        d
     }
 
     /// Bytes of one record.
@@ -106,6 +156,9 @@ impl BinaryDecoder {
         let rows = self.batch.times.len();
         let mut next = self.template.clone();
         next.times.reserve(rows);
+        if let Some(w) = &mut next.wire {
+            w.bytes.reserve(rows * w.record_len);
+        }
         for c in &mut next.columns {
             match c {
                 Column::Double { width, values } => values.reserve(rows * *width),
@@ -123,6 +176,16 @@ impl BinaryDecoder {
         // A time shorter than its length is padded with NUL.
         let end = time.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
         let t = self.times.check_bytes(&time[..end]).map_err(|m| fail(&self.names[0], m))?;
+        if let Some(whole) = &mut self.whole {
+            let wire = self.batch.wire.as_mut().expect("a whole-record decoder's batch is in wire form");
+            if let Some(p) = whole.keep(r, t, self.times.exact(), &mut wire.bytes) {
+                return Err(fail(&self.names[p], "text is not valid UTF-8".to_owned()));
+            }
+            self.batch.times.push(t);
+            self.times.accept(t);
+            self.decoded += 1;
+            return Ok(());
+        }
         let rows = self.batch.times.len();
         let mut bad = None;
         'columns: for (i, column) in self.batch.columns.iter_mut().enumerate() {
@@ -165,5 +228,42 @@ impl BinaryDecoder {
         self.times.accept(t);
         self.decoded += 1;
         Ok(())
+    }
+}
+
+impl Whole {
+    /// Appends record `r` (whose time reads as `t`, and is the format's text for it when
+    /// `exact`) to `out` as the binary encoder would write it; `Some(parameter)` (from 1)
+    /// when one of its texts is not UTF-8, and then nothing is appended.
+    fn keep(&mut self, r: &[u8], t: Nanos, exact: bool, out: &mut Vec<u8>) -> Option<usize> {
+        for &(at, len, parameter) in &self.texts {
+            let text = &r[at..at + len];
+            let end = text.iter().position(|&b| b == 0).unwrap_or(len);
+            if std::str::from_utf8(&text[..end]).is_err() {
+                return Some(parameter);
+            }
+        }
+        let start = out.len();
+        out.extend_from_slice(r);
+        let record = &mut out[start..];
+        if !exact {
+            self.text.clear();
+            time::format(t, self.format, &mut self.text);
+            record[..self.text.len()].copy_from_slice(&self.text);
+        }
+        // Read from `r`, not from the copy just written: loads of bytes a wide copy has
+        // just stored stall (store-to-load forwarding fails), and most records need no fix.
+        for &at in &self.doubles {
+            let bits = u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
+            if f64::from_bits(bits).is_nan() && bits != QUIET_NAN {
+                record[at..at + 8].copy_from_slice(&QUIET_NAN.to_le_bytes());
+            }
+        }
+        for &(at, len, _) in &self.texts {
+            if let Some(end) = r[at..at + len].iter().position(|&b| b == 0) {
+                record[at + end..at + len].fill(0);
+            }
+        }
+        None
     }
 }

@@ -342,6 +342,95 @@ fn binary_decodes_what_the_encoder_writes_whatever_the_read_sizes() {
     }
 }
 
+/// Decodes `bytes` fed `step` bytes at a time.
+fn binary_batch(mut d: BinaryDecoder, bytes: &[u8], step: usize) -> Batch {
+    for piece in bytes.chunks(step) {
+        d.push(piece).expect("decodes");
+    }
+    d.finish().expect("ends on a record");
+    d.take_batch()
+}
+
+/// Records kept whole encode, in every format and cut anywhere, exactly as their
+/// columns do; what an upstream may send that the encoder never writes is rewritten.
+#[test]
+fn whole_records_encode_as_their_columns_do() {
+    let info = enc::fixture();
+    let original = enc::fixture_batch(&enc::fixture_rows());
+    let selection = enc::all_params(&info);
+    let mut sent = enc::encode(Format::Binary, &info, &selection, std::slice::from_ref(&original), false);
+    let n = BinaryDecoder::new(&info).record_len();
+    // Record 1's time as day of year, NUL-padded: the same instant, another text.
+    let t = time::format_string(original.times[0], time::TimeFormat::doy(22).unwrap());
+    sent[..24].copy_from_slice(format!("{t}\0\0").as_bytes());
+    // Record 2's scalar (after the 24-byte time) is a NaN with a sign and a payload.
+    sent[n + 24..n + 32].copy_from_slice(&0xFFF0_0000_0000_0001u64.to_le_bytes());
+    // Record 3's label (after the scalar and the count) has bytes after its first NUL.
+    let label = 2 * n + 36;
+    let nul = sent[label..label + 20].iter().position(|&b| b == 0).expect("a short label") + label;
+    sent[nul + 1..label + 20].fill(b'x');
+    let columns = binary_batch(BinaryDecoder::new(&info), &sent, sent.len());
+    for step in [1, 7, n, sent.len()] {
+        let whole = binary_batch(BinaryDecoder::wire(&info), &sent, step);
+        assert!(whole.columns.is_empty() && whole.wire.is_some(), "records are kept whole");
+        assert_eq!(whole.times, columns.times);
+        for format in Format::ALL {
+            let want = enc::encode(format, &info, &selection, std::slice::from_ref(&columns), true);
+            let got = enc::encode(format, &info, &selection, std::slice::from_ref(&whole), true);
+            assert!(got == want, "{format:?}, read {step} bytes at a time: the output differs");
+        }
+        let mut cut = whole.clone();
+        cut.keep(2..4);
+        let mut want = columns.clone();
+        want.keep(2..4);
+        for format in Format::ALL {
+            let a = enc::encode(format, &info, &selection, std::slice::from_ref(&cut), false);
+            assert!(
+                a == enc::encode(format, &info, &selection, &[want.clone()], false),
+                "{format:?} after keep"
+            );
+        }
+    }
+    let fixed = binary_batch(BinaryDecoder::wire(&info), &sent, sent.len()).wire.unwrap().bytes;
+    assert_eq!(&fixed[..24], time::format_string(original.times[0], info.time_format).as_bytes());
+    assert_eq!(fixed[n + 24..n + 32], hapi_nan(), "the NaN is the canonical one");
+    assert!(fixed[nul..label + 20].iter().all(|&b| b == 0), "padding is NUL");
+
+    // A text that is not UTF-8 is refused, naming its parameter, and nothing is kept.
+    let mut bad = sent.clone();
+    bad[label] = 0xFF;
+    let mut d = BinaryDecoder::wire(&info);
+    let e = d.push(&bad).expect_err("text must be UTF-8");
+    assert_eq!(e, "record 3 (label): text is not valid UTF-8");
+    assert_eq!(d.rows(), 2);
+    assert_eq!(d.take_batch().wire.unwrap().bytes.len(), 2 * n, "nothing of the refused record is kept");
+}
+
+/// A leap second shares its minute's text up to the seconds but is not what the encoder
+/// writes for the instant it reads as: kept whole, it is rewritten.
+#[test]
+fn a_whole_record_at_a_leap_second_gets_the_encoders_time() {
+    let mut info = dataset(vec![param("x", ParamType::Double, &[], None, None)]);
+    info.parameters[0].length = Some(30);
+    info.time_format = time::TimeFormat::YMD_NANOS;
+    let mut sent = Vec::new();
+    let times = ["2016-12-31T23:59:59.000000000Z", "2016-12-31T23:59:60.000000000Z"];
+    for t in times {
+        sent.extend_from_slice(t.as_bytes());
+        sent.extend_from_slice(&1.0f64.to_le_bytes());
+    }
+    let whole = binary_batch(BinaryDecoder::wire(&info), &sent, sent.len());
+    let second = time::format_string(whole.times[1], info.time_format);
+    assert_ne!(second, times[1]);
+    let bytes = whole.wire.expect("kept whole").bytes;
+    assert_eq!(&bytes[..30], times[0].as_bytes());
+    assert_eq!(&bytes[38..68], second.as_bytes());
+}
+
+fn hapi_nan() -> [u8; 8] {
+    crate::encode::QUIET_NAN.to_le_bytes()
+}
+
 #[test]
 fn binary_refuses_a_cut_record_unordered_times_and_bad_text() {
     let info = info();
@@ -410,6 +499,20 @@ proptest::proptest! {
         if let Some(v) = short_decimal(text.as_bytes()) {
             proptest::prop_assert_eq!(Some(v.to_bits()), std.map(f64::to_bits), "{}", text);
         }
+    }
+
+    /// The division-free multiple check agrees with `%`, for every resolution a time
+    /// format has and any divisor, on multiples and on anything.
+    #[test]
+    fn divisor_agrees_with_the_remainder(d in 1u64.., k in 0u64.., n in 0u64.., pick in 0usize..16) {
+        const RESOLUTIONS: [u64; 14] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000,
+            100_000_000, 1_000_000_000, 60_000_000_000, 3_600_000_000_000, 86_400_000_000_000, 3];
+        let d = RESOLUTIONS.get(pick).copied().unwrap_or(d);
+        let div = Divisor::new(d);
+        proptest::prop_assert_eq!(div.divides(n), n % d == 0, "{} % {}", n, d);
+        let multiple = (k % (u64::MAX / d)) * d;
+        proptest::prop_assert!(div.divides(multiple), "{} is a multiple of {}", multiple, d);
+        proptest::prop_assert_eq!(div.divides(multiple.wrapping_add(1)), multiple.wrapping_add(1) % d == 0);
     }
 }
 

@@ -2,30 +2,56 @@
 
 use std::ops::Range;
 
-use super::ColSpec;
 use super::timecache::TimeWriter;
+use super::{ColSpec, QUIET_NAN};
 use crate::batch::{Batch, Column};
 use crate::info::ParamType;
-
-/// The canonical quiet NaN (REQ-183): every NaN is written with these bits so that
-/// a payload or sign picked up along the way never reaches clients.
-const QUIET_NAN: u64 = 0x7FF8_0000_0000_0000;
 
 /// Bytes per record, exactly: the time string, 8 per double, 4 per integer and
 /// `length` per string or isotime element.
 pub(super) fn record_size(time_len: usize, cols: &[ColSpec]) -> usize {
-    let values: usize = cols
-        .iter()
-        .map(|c| {
-            let each = match c.kind {
-                ParamType::Double => 8,
-                ParamType::Integer => 4,
-                ParamType::String | ParamType::IsoTime => c.len,
-            };
-            c.width * each
+    time_len + cols.iter().map(|c| c.width * element_size(c)).sum::<usize>()
+}
+
+/// Bytes of one element of `c`.
+pub(super) fn element_size(c: &ColSpec) -> usize {
+    match c.kind {
+        ParamType::Double => 8,
+        ParamType::Integer => 4,
+        ParamType::String | ParamType::IsoTime => c.len,
+    }
+}
+
+/// The values of records in wire form, `len` bytes each, as columns.
+pub(super) fn columns(time_len: usize, cols: &[ColSpec], records: &[u8], len: usize) -> Vec<Column> {
+    let mut offset = time_len;
+    cols.iter()
+        .map(|spec| {
+            let bytes = spec.width * element_size(spec);
+            let values = records.chunks_exact(len).map(move |r| &r[offset..offset + bytes]);
+            offset += bytes;
+            let width = spec.width;
+            match spec.kind {
+                ParamType::Double => Column::Double {
+                    width,
+                    values: values
+                        .flat_map(|v| v.chunks_exact(8))
+                        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                        .collect(),
+                },
+                ParamType::Integer => Column::Integer {
+                    width,
+                    values: values
+                        .flat_map(|v| v.chunks_exact(4))
+                        .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+                        .collect(),
+                },
+                ParamType::String | ParamType::IsoTime => {
+                    Column::Text { width, len: spec.len, bytes: values.flatten().copied().collect() }
+                }
+            }
         })
-        .sum();
-    time_len + values
+        .collect()
 }
 
 pub(super) fn write(tw: &mut TimeWriter, b: &Batch, rows: Range<usize>, out: &mut Vec<u8>) {

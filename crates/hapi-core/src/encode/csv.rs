@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use super::timecache::TimeWriter;
-use super::{ColSpec, DOUBLE_MAX, DoubleFill, INTEGER_MAX, unpad};
+use super::{ColSpec, DOUBLE_MAX, DoubleFill, INTEGER_MAX, binary, unpad};
 use crate::batch::{Batch, Column};
 use crate::info::ParamType;
 
@@ -54,6 +54,45 @@ pub(super) fn write(tw: &mut TimeWriter, cols: &[ColSpec], b: &Batch, rows: Rang
                     for k in 0..*width {
                         out.push(b',');
                         write_text(unpad(&record[k * len..(k + 1) * len]), quotable, out);
+                    }
+                }
+            }
+        }
+        out.push(b'\n');
+    }
+}
+
+/// [`write`] of records in wire form, `len` bytes each: the time text is the binary
+/// encoder's, which is the csv encoder's too; the values are read where they lie.
+pub(super) fn write_wire(time_len: usize, cols: &[ColSpec], records: &[u8], len: usize, out: &mut Vec<u8>) {
+    let mut num = zmij::Buffer::new();
+    let mut int = itoa::Buffer::new();
+    for record in records.chunks_exact(len) {
+        let (time, mut rest) = record.split_at(time_len);
+        out.extend_from_slice(time);
+        for spec in cols {
+            let (values, tail) = rest.split_at(spec.width * binary::element_size(spec));
+            rest = tail;
+            match spec.kind {
+                ParamType::Double => {
+                    for v in values.chunks_exact(8) {
+                        out.push(b',');
+                        let v = f64::from_le_bytes(v.try_into().expect("8 bytes"));
+                        write_double(v, spec.fill.as_ref(), &mut num, out);
+                    }
+                }
+                ParamType::Integer => {
+                    for v in values.chunks_exact(4) {
+                        out.push(b',');
+                        let v = i32::from_le_bytes(v.try_into().expect("4 bytes"));
+                        out.extend_from_slice(int.format(v).as_bytes());
+                    }
+                }
+                ParamType::String | ParamType::IsoTime => {
+                    let quotable = spec.kind != ParamType::IsoTime;
+                    for element in values.chunks_exact(spec.len.max(1)).take(spec.width) {
+                        out.push(b',');
+                        write_text(unpad(element), quotable, out);
                     }
                 }
             }

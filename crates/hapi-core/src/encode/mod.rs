@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use serde_json::{Map, Value};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Wire};
 use crate::info::{DatasetInfo, ParamType};
 use timecache::TimeWriter;
 
@@ -59,6 +59,10 @@ impl Format {
         }
     }
 }
+
+/// The canonical quiet NaN (REQ-183): every NaN is written with these bits so that
+/// a payload or sign picked up along the way never reaches clients.
+pub const QUIET_NAN: u64 = 0x7FF8_0000_0000_0000;
 
 /// Longest text zmij writes for an f64 (`-2.2250738585072014e-308`).
 const DOUBLE_MAX: usize = 24;
@@ -183,7 +187,15 @@ impl Encoder {
 
     /// Appends records `rows` of `b` (clamped to the records every column holds), so a
     /// caller can cut output into chunks of about the size it wants.
+    ///
+    /// # Panics
+    /// If `b` is in wire form ([`Batch::wire`]) with records of another length than
+    /// this encoder's binary records: the scan was not of this selection.
     pub fn rows(&mut self, b: &Batch, rows: Range<usize>, out: &mut Vec<u8>) {
+        if let Some(wire) = &b.wire {
+            self.wire_rows(b, wire, rows, out);
+            return;
+        }
         // A short column would make the row-major walk index past its end: write only
         // the records every column holds (they always agree for a well-formed batch).
         debug_assert_eq!(b.columns.len(), self.cols.len(), "batch columns differ from the selection");
@@ -200,6 +212,32 @@ impl Encoder {
             Format::Json => {
                 json::write(&mut self.times, &self.cols, b, rows, self.wrote_record, out);
                 self.wrote_record |= wrote;
+            }
+        }
+    }
+
+    /// [`Encoder::rows`] of a batch in wire form: binary is the records themselves; csv
+    /// takes each record's time text and reads its values in place; json, rarely asked
+    /// of an upstream's records, takes them apart into columns first.
+    fn wire_rows(&mut self, b: &Batch, wire: &Wire, rows: Range<usize>, out: &mut Vec<u8>) {
+        let len = binary::record_size(self.times.format().len, &self.cols);
+        assert_eq!(wire.record_len, len, "wire records of another selection or time format");
+        let held = b.times.len().min(wire.bytes.len() / len.max(1));
+        let rows = rows.start.min(held)..rows.end.min(held);
+        let records = &wire.bytes[rows.start * len..rows.end * len];
+        match self.format {
+            Format::Binary => out.extend_from_slice(records),
+            Format::Csv => {
+                out.reserve(rows.len().saturating_mul(self.bound).min(RESERVE_CAP));
+                csv::write_wire(self.times.format().len, &self.cols, records, len, out);
+            }
+            Format::Json => {
+                let batch = Batch {
+                    times: b.times[rows].to_vec(),
+                    columns: binary::columns(self.times.format().len, &self.cols, records, len),
+                    wire: None,
+                };
+                self.rows(&batch, 0..batch.len(), out);
             }
         }
     }

@@ -164,6 +164,7 @@ pub(crate) fn fixture_batch(rows: &[Row<'_>]) -> Batch {
             Column::Integer { width: 6, values: matrix },
             Column::Text { width: 2, len: 4, bytes: flags },
         ],
+        wire: None,
     }
 }
 
@@ -172,6 +173,7 @@ fn select(b: &Batch, selection: &[usize]) -> Batch {
     Batch {
         times: b.times.clone(),
         columns: selection[1..].iter().map(|&i| b.columns[i - 1].clone()).collect(),
+        wire: None,
     }
 }
 
@@ -323,6 +325,7 @@ fn doubles(values: &[f64]) -> Batch {
     Batch {
         times: (0..values.len() as i64).map(|i| T0 + i * SECOND).collect(),
         columns: vec![Column::Double { width: 1, values: values.to_vec() }],
+        wire: None,
     }
 }
 
@@ -405,7 +408,7 @@ fn json_of_size(kind: ParamType, size: &[usize]) -> String {
         }
     };
     let info = dataset(vec![p]);
-    let b = Batch { times: vec![T0], columns: vec![column] };
+    let b = Batch { times: vec![T0], columns: vec![column], wire: None };
     let out = encode(Format::Json, &info, &[0, 1], &[b], false);
     let text = String::from_utf8(out).expect("utf-8");
     let v: Value = serde_json::from_str(&text).expect("valid JSON");
@@ -661,7 +664,8 @@ fn throughput() {
     ]);
     let n = 10_000;
     for (name, noisy) in [("short", false), ("17-digit", true)] {
-        let mut b = Batch { times: (0..n).map(|i| T0 + i * 62_500_000).collect(), columns: Vec::new() };
+        let mut b =
+            Batch { times: (0..n).map(|i| T0 + i * 62_500_000).collect(), columns: Vec::new(), wire: None };
         for k in 0..3 {
             let values = (0..n)
                 .map(|i| {

@@ -42,6 +42,11 @@ impl TimeWriter {
         }
     }
 
+    /// The format written.
+    pub(super) fn format(&self) -> TimeFormat {
+        self.fmt
+    }
+
     /// Appends `t` exactly as `time::format(t, fmt, out)` does.
     #[inline]
     pub(super) fn write(&mut self, t: Nanos, out: &mut Vec<u8>) {

@@ -192,7 +192,7 @@ async fn read_block(
         codec::check_len(cdata, rows.len(), spec.record_bytes(), "column block rows")?;
         out.push(codec::get_column(&spec, cdata, 0..rows.len()));
     }
-    Ok((Batch { times, columns: out }, k, first + rows.end as i64))
+    Ok((Batch { times, columns: out, wire: None }, k, first + rows.end as i64))
 }
 
 /// One dataset of a [`super::PgStore`] as an async [`Source`]: scans stream on the

@@ -17,7 +17,7 @@ fn layout() -> Layout {
 
 fn batch(times: std::ops::Range<Nanos>) -> Batch {
     let values = times.clone().map(|t| t as f64).collect();
-    Batch { times: times.collect(), columns: vec![Column::Double { width: 1, values }] }
+    Batch { times: times.collect(), columns: vec![Column::Double { width: 1, values }], wire: None }
 }
 
 async fn open(url: &str, rows: usize) -> PgStore {
@@ -98,6 +98,9 @@ async fn another_replicas_append_reaches_the_source_by_notification() {
         assert!(started.elapsed() < Duration::from_secs(1), "no notification within a second");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let scan = source.scan(hapi_source::ScanRequest { columns: vec![0], start: 0, stop: 100 }).await.unwrap();
+    let scan = source
+        .scan(hapi_source::ScanRequest { columns: vec![0], start: 0, stop: 100, wire: false })
+        .await
+        .unwrap();
     assert_eq!(scan.count, hapi_source::Count::Exact(4));
 }

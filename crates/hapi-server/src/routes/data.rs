@@ -472,6 +472,8 @@ impl Producer {
             columns: req.selection[1..].iter().map(|i| i - 1).collect(),
             start: req.start,
             stop: req.stop,
+            // The encoders take records whole from a source that has them so.
+            wire: true,
         };
         let fail = |e: &SourceError, audit: &Audit| {
             audit.log(HapiStatus::Internal.code(), 0, true);

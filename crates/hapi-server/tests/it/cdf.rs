@@ -304,6 +304,7 @@ async fn a_file_contradicting_the_info_fails_before_the_first_byte_naming_file_a
             columns: vec![0],
             start: 1_451_606_400_000_000_000,
             stop: 1_451_779_200_000_000_000,
+            wire: false,
         };
         let e = source.scan(request).expect_err("the scan is refused");
         let msg = e.to_string();

@@ -147,5 +147,5 @@ fn read_batch(
             Ok(codec::get_column(meta.spec(c), r.read(meta, &block, rows.clone())?, 0..rows.len()))
         })
         .collect::<Result<_, StoreError>>()?;
-    Ok((Batch { times, columns }, first + rows.end as i64))
+    Ok((Batch { times, columns, wire: None }, first + rows.end as i64))
 }

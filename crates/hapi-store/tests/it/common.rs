@@ -56,12 +56,16 @@ pub fn records(layout: &Layout, times: &[Nanos]) -> Batch {
             }
         })
         .collect();
-    Batch { times: times.to_vec(), columns }
+    Batch { times: times.to_vec(), columns, wire: None }
 }
 
 /// `batch` with only the given columns, in that order.
 pub fn select(batch: &Batch, columns: &[usize]) -> Batch {
-    Batch { times: batch.times.clone(), columns: columns.iter().map(|&c| batch.columns[c].clone()).collect() }
+    Batch {
+        times: batch.times.clone(),
+        columns: columns.iter().map(|&c| batch.columns[c].clone()).collect(),
+        wire: None,
+    }
 }
 
 /// Concatenates a scan, also returning each batch's length.

@@ -20,7 +20,7 @@ fn batch(layout: &Layout, from: i64, to: i64) -> Batch {
             values: (from..to).map(|i| (i as f64).sin() + c as f64).collect(),
         })
         .collect();
-    Batch { times, columns }
+    Batch { times, columns, wire: None }
 }
 
 fn rate(records: u64, started: Instant) -> String {
