@@ -63,6 +63,15 @@ pub struct CsvDecoder<'a> {
     spans: Vec<(usize, usize)>,
     /// The fields are in `buf`, not in the line.
     in_buf: bool,
+    /// The start of a line the last [`push`](CsvDecoder::push) ended inside.
+    partial: Vec<u8>,
+    /// Lines pushed so far, for their numbers.
+    pushed: usize,
+    /// The longest line [`push`](CsvDecoder::push) takes: a source that never ends its
+    /// line must not fill the memory.
+    max_line: usize,
+    /// Every parameter after the time is a number: lines can take [`CsvDecoder::plain`].
+    numeric: bool,
 }
 
 impl CsvDecoder<'_> {
@@ -78,7 +87,16 @@ impl CsvDecoder<'_> {
     }
 
     fn with(info: Cow<'_, DatasetInfo>, after: Option<Nanos>) -> CsvDecoder<'_> {
+        // Generous: any number, quoted texts of only quotes, and room for spaces.
+        let max_line = 64 * 1024
+            + info.parameters.iter().map(|p| p.width() * (64 + 2 * p.length.unwrap_or(0))).sum::<usize>();
+        let numeric =
+            info.parameters[1..].iter().all(|p| matches!(p.kind, ParamType::Double | ParamType::Integer));
         CsvDecoder {
+            numeric,
+            partial: Vec::new(),
+            pushed: 0,
+            max_line,
             fields: 1 + info.parameters.iter().skip(1).map(Parameter::width).sum::<usize>(),
             times: TimeCheck::new(&info, after),
             from: None,
@@ -134,6 +152,17 @@ impl CsvDecoder<'_> {
                 self.times.accept(t);
                 return Ok(());
             }
+            // Times increase: every later line is in the range, and is read once.
+            self.from = None;
+        }
+        if self.numeric {
+            let rows = self.batch.times.len();
+            if let Some(t) = self.plain(line) {
+                self.batch.times.push(t);
+                self.times.accept(t);
+                return Ok(());
+            }
+            truncate(&mut self.batch, rows);
         }
         self.split(line).map_err(|(field, message)| self.error(number, Some(field), message.to_owned()))?;
         if self.spans.len() != self.fields {
@@ -146,18 +175,8 @@ impl CsvDecoder<'_> {
             return Err(self.error(number, None, message));
         }
         let rows = self.batch.times.len();
-        // Fields are sliced from one UTF-8 check of the whole line (or of `buf`).
         let buf = std::mem::take(&mut self.buf);
-        let fields = if self.in_buf { &buf[..] } else { line };
-        let record = match std::str::from_utf8(fields) {
-            Ok(text) => self.record(text),
-            Err(e) => {
-                let at = e.valid_up_to();
-                let field = self.spans.iter().position(|&(_, b)| at < b).unwrap_or(0);
-                let what = if field == 0 { "time is not valid UTF-8" } else { "not valid UTF-8" };
-                Err((field, what.to_owned()))
-            }
-        };
+        let record = self.record(if self.in_buf { &buf[..] } else { line });
         self.buf = buf;
         match record {
             Ok(t) => {
@@ -170,6 +189,59 @@ impl CsvDecoder<'_> {
                 Err(self.error(number, Some(field), message))
             }
         }
+    }
+
+    /// Decodes every whole line of `bytes`, after what an earlier push left of a line;
+    /// lines are numbered from 1 in the order pushed.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+        let mut rest = bytes;
+        if !self.partial.is_empty() {
+            let Some(nl) = memchr::memchr(b'\n', rest) else {
+                return self.keep_partial(rest);
+            };
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&rest[..nl]);
+            self.pushed += 1;
+            let decoded = self.line(self.pushed, &line);
+            line.clear();
+            self.partial = line;
+            decoded?;
+            rest = &rest[nl + 1..];
+        }
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', rest) {
+            self.pushed += 1;
+            self.line(self.pushed, &rest[start..nl])?;
+            start = nl + 1;
+        }
+        self.keep_partial(&rest[start..])
+    }
+
+    fn keep_partial(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+        if self.partial.len() + bytes.len() > self.max_line {
+            let message = format!(
+                "a line longer than {} bytes, the most a record of this dataset needs",
+                self.max_line
+            );
+            return Err(DecodeError { line: self.pushed + 1, column: None, name: None, message });
+        }
+        self.partial.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Whether the last [`push`](CsvDecoder::push) ended inside a line.
+    pub fn in_line(&self) -> bool {
+        !self.partial.is_empty()
+    }
+
+    /// The input ended: decodes what it left of a last line without its line break.
+    pub fn finish_line(&mut self) -> Result<(), DecodeError> {
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        let line = std::mem::take(&mut self.partial);
+        self.pushed += 1;
+        self.line(self.pushed, &line)
     }
 
     /// Drops records before `from` after checking only their time (a reader that
@@ -193,19 +265,25 @@ impl CsvDecoder<'_> {
     fn split(&mut self, line: &[u8]) -> Result<(), (usize, &'static str)> {
         self.buf.clear();
         self.spans.clear();
-        // Most lines quote nothing: their fields are ranges of the line itself.
-        self.in_buf = line.contains(&b'"');
-        if !self.in_buf {
-            let mut start = 0;
-            for (i, &c) in line.iter().enumerate() {
-                if c == b',' {
-                    self.spans.push((start, i));
-                    start = i + 1;
-                }
+        // Most lines quote nothing: their fields are ranges of the line itself, found
+        // in one pass that gives up at the first quote (a SIMD search per comma costs
+        // more on lines this short).
+        self.in_buf = false;
+        let mut start = 0;
+        for (i, &c) in line.iter().enumerate() {
+            if c == b',' {
+                self.spans.push((start, i));
+                start = i + 1;
+            } else if c == b'"' {
+                self.in_buf = true;
+                break;
             }
+        }
+        if !self.in_buf {
             self.spans.push((start, line.len()));
             return Ok(());
         }
+        self.spans.clear();
         let mut i = 0;
         loop {
             let start = self.buf.len();
@@ -251,11 +329,55 @@ impl CsvDecoder<'_> {
         }
     }
 
+    /// A line of a dataset of numbers only, read in one pass: the number parsers stop at
+    /// the comma, so the line is not split first. Appends the values and gives the time;
+    /// `None` for anything but short plain numbers (spaces, exponents, quotes, a wrong
+    /// field count, an error), which the general path then reads, and which may have
+    /// appended some values.
+    fn plain(&mut self, line: &[u8]) -> Option<Nanos> {
+        let len = self.times.format.len;
+        let cut = if line.get(len) == Some(&b',') { len } else { memchr::memchr(b',', line)? };
+        let t = self.times.check_bytes(&line[..cut]).ok()?;
+        let mut i = cut;
+        for column in &mut self.batch.columns {
+            match column {
+                Column::Double { width, values } => {
+                    for _ in 0..*width {
+                        if line.get(i) != Some(&b',') {
+                            return None;
+                        }
+                        let (v, n) = short_decimal_prefix(&line[i + 1..])?;
+                        values.push(v);
+                        i += 1 + n;
+                    }
+                }
+                Column::Integer { width, values } => {
+                    for _ in 0..*width {
+                        if line.get(i) != Some(&b',') {
+                            return None;
+                        }
+                        let (v, n) = short_integer_prefix(&line[i + 1..])?;
+                        values.push(v);
+                        i += 1 + n;
+                    }
+                }
+                Column::Text { .. } => return None,
+            }
+        }
+        (i == line.len()).then_some(t)
+    }
+
     /// Checks the fields of a split line and appends the values (not the time);
     /// returns the time, or the 0-based field at fault and why.
-    fn record(&mut self, fields: &str) -> Result<Nanos, (usize, String)> {
+    fn record(&mut self, fields: &[u8]) -> Result<Nanos, (usize, String)> {
         let (a, b) = self.spans[0];
-        let t = self.times.check(&fields[a..b]).map_err(|m| (0, m))?;
+        let time = &fields[a..b];
+        if !time.is_ascii() && std::str::from_utf8(time).is_err() {
+            return Err((0, "time is not valid UTF-8".to_owned()));
+        }
+        // Spaces around numbers and times are tolerated (the spec's own examples have
+        // them); strings keep theirs.
+        let t = self.times.check_bytes(time.trim_ascii()).map_err(|m| (0, m))?;
         let mut f = 1;
         for (p, column) in self.info.parameters[1..].iter().zip(&mut self.batch.columns) {
             for _ in 0..p.width() {
@@ -323,13 +445,6 @@ impl TimeCheck {
         }
     }
 
-    /// The time of `field`, checked; [`accept`](TimeCheck::accept) it once its record is whole.
-    fn check(&mut self, field: &str) -> Result<Nanos, String> {
-        // Spaces around numbers and times are tolerated (the spec's own examples have
-        // them); strings keep theirs.
-        self.check_bytes(field.trim_ascii().as_bytes())
-    }
-
     /// From now on, tell whether each time is written exactly as the dataset's format
     /// writes it ([`TimeCheck::exact`]).
     fn tell_exact(&mut self) {
@@ -342,7 +457,8 @@ impl TimeCheck {
         self.reader.exact()
     }
 
-    /// [`check`](TimeCheck::check) of bytes that need not be UTF-8.
+    /// The time of `raw` (bytes that need not be UTF-8), checked;
+    /// [`accept`](TimeCheck::accept) it once its record is whole.
     fn check_bytes(&mut self, raw: &[u8]) -> Result<Nanos, String> {
         let t = self.reader.parse(raw).map_err(|e| format!("not a HAPI time ({e}): {}", shown(raw)))?;
         if t == Nanos::MIN || t == Nanos::MAX {
@@ -404,16 +520,16 @@ impl Divisor {
     }
 }
 
-/// Checks one value of parameter `p` and appends it to `column`.
-fn value(p: &Parameter, text: &str, column: &mut Column) -> Result<(), String> {
-    let raw = text.as_bytes();
+/// Checks one value of parameter `p` and appends it to `column`. Only what is not a
+/// short number is checked for UTF-8: the fast paths read digits, which are ASCII.
+fn value(p: &Parameter, raw: &[u8], column: &mut Column) -> Result<(), String> {
+    let utf8 = |raw| std::str::from_utf8(raw).map_err(|_| "not valid UTF-8".to_owned());
     match column {
         Column::Double { values, .. } => {
-            let text = text.trim_ascii();
-            let raw = text.as_bytes();
+            let raw = raw.trim_ascii();
             let v = match short_decimal(raw) {
                 Some(v) => v,
-                None => text.parse::<f64>().map_err(|_| format!("not a double: {}", shown(raw)))?,
+                None => utf8(raw)?.parse::<f64>().map_err(|_| format!("not a double: {}", shown(raw)))?,
             };
             if v.is_infinite() {
                 return Err(format!("not a finite double: {} (write the fill value instead)", shown(raw)));
@@ -421,9 +537,12 @@ fn value(p: &Parameter, text: &str, column: &mut Column) -> Result<(), String> {
             values.push(v);
         }
         Column::Integer { values, .. } => {
-            let text = text.trim_ascii();
-            let raw = text.as_bytes();
-            let v = text.parse::<i32>().map_err(|e| match e.kind() {
+            let raw = raw.trim_ascii();
+            if let Some(v) = short_integer(raw) {
+                values.push(v);
+                return Ok(());
+            }
+            let v = utf8(raw)?.parse::<i32>().map_err(|e| match e.kind() {
                 std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
                     format!("integer out of the 32-bit range: {}", shown(raw))
                 }
@@ -432,6 +551,7 @@ fn value(p: &Parameter, text: &str, column: &mut Column) -> Result<(), String> {
             values.push(v);
         }
         Column::Text { len, bytes, .. } => {
+            let text = utf8(raw)?;
             if raw.contains(&0) {
                 return Err("contains a NUL character".to_owned());
             }
@@ -452,38 +572,81 @@ fn value(p: &Parameter, text: &str, column: &mut Column) -> Result<(), String> {
     Ok(())
 }
 
+/// `[-+]digits` with 9 digits at most, which always fits an `i32`: what `str::parse`
+/// gives without its general path. Anything else: `None`.
+fn short_integer(b: &[u8]) -> Option<i32> {
+    short_integer_prefix(b).and_then(|(v, n)| (n == b.len()).then_some(v))
+}
+
+/// [`short_integer`] of the longest start of `b` that can be one, and its length;
+/// `None` when that start has more than 9 digits.
+fn short_integer_prefix(b: &[u8]) -> Option<(i32, usize)> {
+    let (negative, sign) = match b.first()? {
+        b'-' => (true, 1),
+        b'+' => (false, 1),
+        _ => (false, 0),
+    };
+    let mut v = 0i32;
+    let mut n = 0;
+    for &c in &b[sign..] {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        if n == 9 {
+            return None;
+        }
+        v = v * 10 + i32::from(d);
+        n += 1;
+    }
+    (n > 0).then_some((if negative { -v } else { v }, sign + n))
+}
+
 /// `[-+]digits[.digits]` with 15 digits at most, as time series mostly hold: the
 /// digits as an integer divided by a power of ten. Both are exact in `f64` (below 2^53,
 /// and 10^15), and one IEEE division rounds correctly, so this is the value
 /// `str::parse` gives, at a fraction of its cost on the csv files' hot path (std's
 /// general parser was a sixth of a files download). Anything else: `None`.
 fn short_decimal(b: &[u8]) -> Option<f64> {
+    short_decimal_prefix(b).and_then(|(v, n)| (n == b.len()).then_some(v))
+}
+
+/// [`short_decimal`] of the longest start of `b` that can be one, and its length: the
+/// value of a field that ends at the next comma, read without looking for the comma
+/// first. `None` when that start has more than 15 digits.
+fn short_decimal_prefix(b: &[u8]) -> Option<(f64, usize)> {
     const POW10: [f64; 16] =
         [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-    let (negative, digits) = match b.first()? {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
+    let (negative, sign) = match b.first()? {
+        b'-' => (true, 1),
+        b'+' => (false, 1),
+        _ => (false, 0),
     };
     let (mut m, mut n, mut fraction, mut dot) = (0u64, 0usize, 0usize, false);
-    for &c in digits {
+    let mut used = sign;
+    for &c in &b[sign..] {
         if c == b'.' && !dot {
             dot = true;
+            used += 1;
             continue;
         }
         let d = c.wrapping_sub(b'0');
-        if d > 9 || n == 15 {
+        if d > 9 {
+            break;
+        }
+        if n == 15 {
             return None;
         }
         m = m * 10 + u64::from(d);
         n += 1;
+        used += 1;
         fraction += usize::from(dot);
     }
     if n == 0 {
         return None;
     }
     let v = m as f64 / POW10[fraction];
-    Some(if negative { -v } else { v })
+    Some((if negative { -v } else { v }, used))
 }
 
 fn empty_batch(info: &DatasetInfo) -> Batch {

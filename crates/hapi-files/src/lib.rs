@@ -396,8 +396,6 @@ struct CsvGranule {
     decoder: CsvDecoder<'static>,
     /// The granule's period: every record must lie in it.
     period: (Nanos, Nanos),
-    line: Vec<u8>,
-    number: usize,
 }
 
 impl CsvGranule {
@@ -426,24 +424,20 @@ impl CsvGranule {
             input,
             decoder: CsvDecoder::owned(info.clone(), after),
             period: (start, stop),
-            line: Vec::new(),
-            number: 0,
         })
     }
 
     /// The next batch of records with the `columns` asked for, `None` at the end of the file.
     fn next_batch(&mut self, columns: &[usize]) -> Result<Option<Batch>, SourceError> {
         while self.decoder.rows() < BATCH_ROWS {
-            self.line.clear();
-            let n = self.input.read_until(b'\n', &mut self.line).map_err(|e| io_error(&self.path, e))?;
+            let bytes = self.input.fill_buf().map_err(|e| io_error(&self.path, e))?;
+            let n = bytes.len();
+            let decoded = if n == 0 { self.decoder.finish_line() } else { self.decoder.push(bytes) };
+            decoded.map_err(|e| corrupt(&self.path, e.to_string()))?;
             if n == 0 {
                 break;
             }
-            self.number += 1;
-            if self.line.last() == Some(&b'\n') {
-                self.line.pop();
-            }
-            self.decoder.line(self.number, &self.line).map_err(|e| corrupt(&self.path, e.to_string()))?;
+            self.input.consume(n);
         }
         if self.decoder.rows() == 0 {
             return Ok(None);

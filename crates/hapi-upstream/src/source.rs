@@ -155,7 +155,7 @@ impl Inner {
         } else if self.binary {
             Decoder::Binary(BinaryDecoder::new(&subset))
         } else {
-            Decoder::Csv { csv: CsvDecoder::owned(subset.clone(), None), line: Vec::new(), number: 0 }
+            Decoder::Csv(CsvDecoder::owned(subset.clone(), None))
         };
         let span = request.stop.saturating_sub(request.start);
         let mut run = Run {
@@ -202,49 +202,28 @@ impl Source for UpstreamSource {
 #[allow(clippy::large_enum_variant, reason = "one per scan, which lives on the heap")]
 enum Decoder {
     Binary(BinaryDecoder),
-    Csv {
-        csv: CsvDecoder<'static>,
-        /// The start of a line the last read ended inside.
-        line: Vec<u8>,
-        number: usize,
-    },
+    Csv(CsvDecoder<'static>),
 }
 
 impl Decoder {
     fn rows(&self) -> usize {
         match self {
             Decoder::Binary(d) => d.rows(),
-            Decoder::Csv { csv, .. } => csv.rows(),
+            Decoder::Csv(csv) => csv.rows(),
         }
     }
 
     fn take_batch(&mut self) -> Batch {
         match self {
             Decoder::Binary(d) => d.take_batch(),
-            Decoder::Csv { csv, .. } => csv.take_batch(),
+            Decoder::Csv(csv) => csv.take_batch(),
         }
     }
 
-    fn push(&mut self, mut bytes: &[u8]) -> Result<(), String> {
+    fn push(&mut self, bytes: &[u8]) -> Result<(), String> {
         match self {
             Decoder::Binary(d) => d.push(bytes),
-            Decoder::Csv { csv, line, number } => {
-                while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
-                    *number += 1;
-                    let result = if line.is_empty() {
-                        csv.line(*number, &bytes[..nl])
-                    } else {
-                        line.extend_from_slice(&bytes[..nl]);
-                        let r = csv.line(*number, line);
-                        line.clear();
-                        r
-                    };
-                    result.map_err(|e| e.to_string())?;
-                    bytes = &bytes[nl + 1..];
-                }
-                line.extend_from_slice(bytes);
-                Ok(())
-            }
+            Decoder::Csv(csv) => csv.push(bytes).map_err(|e| e.to_string()),
         }
     }
 
@@ -252,15 +231,15 @@ impl Decoder {
     fn end_piece(&mut self) -> Result<(), String> {
         match self {
             Decoder::Binary(d) => d.finish(),
-            Decoder::Csv { line, .. } if !line.is_empty() => Err("the answer ends inside a line".to_owned()),
-            Decoder::Csv { .. } => Ok(()),
+            Decoder::Csv(csv) if csv.in_line() => Err("the answer ends inside a line".to_owned()),
+            Decoder::Csv(_) => Ok(()),
         }
     }
 
     fn format(&self) -> &'static str {
         match self {
             Decoder::Binary(_) => "binary",
-            Decoder::Csv { .. } => "csv",
+            Decoder::Csv(_) => "csv",
         }
     }
 }

@@ -321,6 +321,40 @@ fn times_of_one_minute_decode_as_a_full_parse_does() {
     }
 }
 
+/// Text pushed in pieces split anywhere decodes as its lines do one by one, with the
+/// same line numbers in errors; a last line without its break waits for `finish_line`.
+#[test]
+fn pushed_text_decodes_as_its_lines_whatever_the_pieces() {
+    let info = info();
+    let text =
+        format!("#{{\"header\": 1}}\r\n{}\r\n\"{}\n{}", good(1), good(2).replacen(',', "\",", 1), good(3));
+    let mut whole = CsvDecoder::new(&info, None);
+    feed(&mut whole, &text.replace('\r', "")).expect("decodes line by line");
+    let want = whole.take_batch();
+    for step in [1, 2, 5, 64, text.len()] {
+        let mut d = CsvDecoder::new(&info, None);
+        for piece in text.as_bytes().chunks(step) {
+            d.push(piece).expect("decodes");
+        }
+        assert!(d.in_line(), "the last line has no break yet");
+        assert_eq!(d.rows(), 2);
+        d.finish_line().expect("the last line decodes");
+        assert!(!d.in_line());
+        assert_eq!(d.take_batch(), want, "pushed {step} bytes at a time");
+    }
+    let bad = format!("{}\n{}\n{}\n", good(1), good(3), good(2));
+    for step in [1, 7, bad.len()] {
+        let mut d = CsvDecoder::new(&info, None);
+        let e = bad.as_bytes().chunks(step).try_for_each(|p| d.push(p)).expect_err("out of order");
+        assert_eq!(e.line, 3, "pushed {step} bytes at a time: {e}");
+    }
+    // A line that never ends is refused once it is longer than any record can be.
+    let mut d = CsvDecoder::new(&info, None);
+    let endless = vec![b'1'; 4096];
+    let e = (0..1000).try_for_each(|_| d.push(&endless)).expect_err("a runaway line");
+    assert!(e.message.starts_with("a line longer than") && e.line == 1, "{e}");
+}
+
 /// Binary from the encoder, fed in pieces split anywhere, decodes to the same records.
 #[test]
 fn binary_decodes_what_the_encoder_writes_whatever_the_read_sizes() {
@@ -499,6 +533,49 @@ proptest::proptest! {
         if let Some(v) = short_decimal(text.as_bytes()) {
             proptest::prop_assert_eq!(Some(v.to_bits()), std.map(f64::to_bits), "{}", text);
         }
+    }
+
+    /// The short-integer path gives exactly what `str::parse` gives.
+    #[test]
+    fn short_integers_parse_as_std_does(text in "[-+]?[0-9]{0,12}|[-+0-9a ]{0,4}") {
+        if let Some(v) = short_integer(text.as_bytes()) {
+            proptest::prop_assert_eq!(Ok(v), text.parse::<i32>(), "{}", text);
+        } else {
+            proptest::prop_assert!(text.len() > 9 || text.parse::<i32>().is_err(), "{} is refused by the fast path only when long", text);
+        }
+    }
+
+    /// Lines of numbers read in one pass give exactly what the general path gives:
+    /// the same values, and the same error for whatever the one-pass reader declines.
+    #[test]
+    fn plain_lines_decode_as_the_general_path_does(
+        lines in proptest::collection::vec(
+            (proptest::collection::vec(proptest::sample::select(vec![
+                "1", "-2.5", "+3", "1.", ".5", "-.5", " 4", "5 ", "1e3", "", "x", "1234567890123456",
+                "123456789012345", "12345678901", "123456789", "-0", "0.000", "--1", "1.2.3", "\"7\"", "+", "-", "NaN", "-1e31", "9999999999", "-2147483648",
+            ]), 3..6), 0u32..3),
+            1..12,
+        )
+    ) {
+        let info = dataset(vec![
+            param("x", ParamType::Double, &[2], None, None),
+            param("n", ParamType::Integer, &[], None, None),
+            param("y", ParamType::Double, &[], None, None),
+        ]);
+        let mut fast = CsvDecoder::new(&info, None);
+        let mut general = CsvDecoder::new(&info, None);
+        proptest::prop_assert!(fast.numeric);
+        general.numeric = false;
+        let mut second = 0;
+        for (number, (fields, step)) in lines.iter().enumerate() {
+            second += step;
+            let line = format!("2020-01-01T00:00:{:02}.000Z,{}", second.min(59), fields.join(","));
+            let a = fast.line(number + 1, line.as_bytes());
+            let b = general.line(number + 1, line.as_bytes());
+            proptest::prop_assert_eq!(&a, &b, "{}", line);
+        }
+        // Debug text, since NaN is not equal to itself.
+        proptest::prop_assert_eq!(format!("{:?}", fast.take_batch()), format!("{:?}", general.take_batch()));
     }
 
     /// The division-free multiple check agrees with `%`, for every resolution a time
