@@ -125,10 +125,49 @@ impl BinaryDecoder {
             self.decode(&record)?;
         }
         let mut records = bytes.chunks_exact(self.record);
-        for r in &mut records {
-            self.decode(r)?;
+        if self.whole.is_some() {
+            // One copy of the whole run, then each record checked and mended in place.
+            let run = bytes.len() / self.record * self.record;
+            let start = self.wire_bytes().len();
+            self.wire_bytes().extend_from_slice(&bytes[..run]);
+            for (k, r) in (&mut records).enumerate() {
+                let at = start + k * self.record;
+                if let Err(e) = self.keep(r, at) {
+                    self.wire_bytes().truncate(at);
+                    return Err(e);
+                }
+            }
+        } else {
+            for r in &mut records {
+                self.decode(r)?;
+            }
         }
         self.pending.extend_from_slice(records.remainder());
+        Ok(())
+    }
+
+    fn wire_bytes(&mut self) -> &mut Vec<u8> {
+        &mut self.batch.wire.as_mut().expect("a whole-record decoder's batch is in wire form").bytes
+    }
+
+    /// Checks record `r`, already copied to `at` in the batch's wire bytes, and mends the
+    /// copy where the encoder would write otherwise.
+    fn keep(&mut self, r: &[u8], at: usize) -> Result<(), String> {
+        let number = self.decoded + 1;
+        let fail = |name: &str, what: String| format!("record {number} ({name}): {what}");
+        let time = &r[..self.time_len];
+        // A time shorter than its length is padded with NUL.
+        let end = time.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+        let t = self.times.check_bytes(&time[..end]).map_err(|m| fail(&self.names[0], m))?;
+        let exact = self.times.exact();
+        let whole = self.whole.as_mut().expect("keeping records whole");
+        let wire = &mut self.batch.wire.as_mut().expect("a whole-record decoder's batch is in wire form").bytes;
+        if let Some(p) = whole.mend(r, &mut wire[at..at + self.record], t, exact) {
+            return Err(fail(&self.names[p], "text is not valid UTF-8".to_owned()));
+        }
+        self.batch.times.push(t);
+        self.times.accept(t);
+        self.decoded += 1;
         Ok(())
     }
 
@@ -170,22 +209,21 @@ impl BinaryDecoder {
     }
 
     fn decode(&mut self, r: &[u8]) -> Result<(), String> {
+        if self.whole.is_some() {
+            let at = self.wire_bytes().len();
+            self.wire_bytes().extend_from_slice(r);
+            let kept = self.keep(r, at);
+            if kept.is_err() {
+                self.wire_bytes().truncate(at);
+            }
+            return kept;
+        }
         let number = self.decoded + 1;
         let fail = |name: &str, what: String| format!("record {number} ({name}): {what}");
         let (time, mut rest) = r.split_at(self.time_len);
         // A time shorter than its length is padded with NUL.
         let end = time.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
         let t = self.times.check_bytes(&time[..end]).map_err(|m| fail(&self.names[0], m))?;
-        if let Some(whole) = &mut self.whole {
-            let wire = self.batch.wire.as_mut().expect("a whole-record decoder's batch is in wire form");
-            if let Some(p) = whole.keep(r, t, self.times.exact(), &mut wire.bytes) {
-                return Err(fail(&self.names[p], "text is not valid UTF-8".to_owned()));
-            }
-            self.batch.times.push(t);
-            self.times.accept(t);
-            self.decoded += 1;
-            return Ok(());
-        }
         let rows = self.batch.times.len();
         let mut bad = None;
         'columns: for (i, column) in self.batch.columns.iter_mut().enumerate() {
@@ -232,10 +270,10 @@ impl BinaryDecoder {
 }
 
 impl Whole {
-    /// Appends record `r` (whose time reads as `t`, and is the format's text for it when
-    /// `exact`) to `out` as the binary encoder would write it; `Some(parameter)` (from 1)
-    /// when one of its texts is not UTF-8, and then nothing is appended.
-    fn keep(&mut self, r: &[u8], t: Nanos, exact: bool, out: &mut Vec<u8>) -> Option<usize> {
+    /// Mends `record`, the copy of `r` (whose time reads as `t`, and is the format's text
+    /// for it when `exact`), to what the binary encoder would write; `Some(parameter)`
+    /// (from 1) when one of its texts is not UTF-8.
+    fn mend(&mut self, r: &[u8], record: &mut [u8], t: Nanos, exact: bool) -> Option<usize> {
         for &(at, len, parameter) in &self.texts {
             let text = &r[at..at + len];
             let end = text.iter().position(|&b| b == 0).unwrap_or(len);
@@ -243,16 +281,13 @@ impl Whole {
                 return Some(parameter);
             }
         }
-        let start = out.len();
-        out.extend_from_slice(r);
-        let record = &mut out[start..];
         if !exact {
             self.text.clear();
             time::format(t, self.format, &mut self.text);
             record[..self.text.len()].copy_from_slice(&self.text);
         }
-        // Read from `r`, not from the copy just written: loads of bytes a wide copy has
-        // just stored stall (store-to-load forwarding fails), and most records need no fix.
+        // Read from `r`, not from the copy: loads of bytes a wide copy has just stored
+        // stall (store-to-load forwarding fails), and most records need no mending.
         for &at in &self.doubles {
             let bits = u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
             if f64::from_bits(bits).is_nan() && bits != QUIET_NAN {
