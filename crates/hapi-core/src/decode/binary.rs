@@ -161,7 +161,8 @@ impl BinaryDecoder {
         let t = self.times.check_bytes(&time[..end]).map_err(|m| fail(&self.names[0], m))?;
         let exact = self.times.exact();
         let whole = self.whole.as_mut().expect("keeping records whole");
-        let wire = &mut self.batch.wire.as_mut().expect("a whole-record decoder's batch is in wire form").bytes;
+        let wire =
+            &mut self.batch.wire.as_mut().expect("a whole-record decoder's batch is in wire form").bytes;
         if let Some(p) = whole.mend(r, &mut wire[at..at + self.record], t, exact) {
             return Err(fail(&self.names[p], "text is not valid UTF-8".to_owned()));
         }
