@@ -95,7 +95,7 @@ const BLOCK_BEFORE: &str = "SELECT k, n, t1, w, CASE WHEN t1 >= $2 THEN substrin
         FROM store_blocks WHERE dataset = $1 AND col = 0 AND t0 < $2 ORDER BY t0 DESC LIMIT 1) b";
 /// Times in a window of [`BLOCK_BEFORE`]: 2 KB, one TOAST chunk or two. It starts a
 /// quarter before the guess, so a small request's `stop` usually falls in its `start`'s.
-const WINDOW: i32 = 256;
+pub(crate) const WINDOW: i32 = 256;
 /// Block `k` of the columns `$3` (the time column is 0): one index scan.
 const BLOCK_DATA: &str =
     "SELECT col, n, t0, data FROM store_blocks WHERE dataset = $1 AND k = $2 AND col = ANY ($3)";
@@ -400,17 +400,22 @@ impl Before {
         Ok(self.first + codec::rank_in(block.get(3), block.get::<_, i32>(1) as usize, t) as i64)
     }
 
-    /// The rank of `t` in the block if the window shows it: a time before `t` in the
-    /// window or none before it, and one at or after `t` or none after it.
     fn rank_in_window(&self, window: &[u8], t: Nanos) -> Option<usize> {
-        let (w, n) = (usize::try_from(self.w).ok()?, usize::try_from(self.n).ok()?);
-        let m = window.len() / 8;
-        if !window.len().is_multiple_of(8) || w + m > n {
-            return None;
-        }
-        let r = codec::rank_in(window, m, t);
-        ((r > 0 || w == 0) && (r < m || w + m == n)).then_some(w + r)
+        rank_in_window(window, self.w, self.n, t)
     }
+}
+
+/// The rank of `t` in a block of `n` times if its window (the times from `w`) shows it:
+/// a time before `t` in the window or none before it, and one at or after `t` or none
+/// after it.
+pub(crate) fn rank_in_window(window: &[u8], w: i32, n: i32, t: Nanos) -> Option<usize> {
+    let (w, n) = (usize::try_from(w).ok()?, usize::try_from(n).ok()?);
+    let m = window.len() / 8;
+    if !window.len().is_multiple_of(8) || w + m > n {
+        return None;
+    }
+    let r = codec::rank_in(window, m, t);
+    ((r > 0 || w == 0) && (r < m || w + m == n)).then_some(w + r)
 }
 
 /// The row of time block `k` (`col, n, t0, data`), its blob checked to hold its `n` times.

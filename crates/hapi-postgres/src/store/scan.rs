@@ -17,7 +17,7 @@ use hapi_core::{Batch, Nanos};
 use hapi_source::{Batches, Count, Extent, Nth, Scan, ScanRequest, Source, SourceError};
 use hapi_store::codec::{self, check_times};
 
-use super::{AbortOnDrop, Meta, Shared, corrupt, rank, ranks};
+use super::{AbortOnDrop, Meta, Shared, WINDOW, corrupt, rank, rank_in_window, ranks};
 use crate::PgError;
 
 /// An open scan: the records `next..end` of one dataset.
@@ -52,6 +52,27 @@ pub(crate) async fn open(
     let conn = shared.db.reader().await?;
     let meta = shared.meta(&conn, id).await?;
     meta.layout.check_columns(columns).map_err(PgError::Store)?;
+    let cols: Vec<i32> = std::iter::once(0).chain(columns.iter().map(|&c| c as i32 + 1)).collect();
+    if stop > start
+        && let Some((batch, k, a, z)) = read_small(&conn, &meta, columns, &cols, start, stop).await?
+    {
+        let mut scan = PgScan {
+            shared: Arc::clone(shared),
+            meta,
+            columns: columns.to_vec(),
+            cols,
+            range: (start, stop),
+            next: a,
+            end: z,
+            last: None,
+            pending: None,
+            ahead: None,
+        };
+        if a < z {
+            scan.pending = Some(scan.accept(Ok((batch, k, z))));
+        }
+        return Ok(scan);
+    }
     // One or two statements. They may see different commits, but an append only adds
     // records after all stored ones, so `start`'s rank cannot move and `end` counts
     // whole appends: the scan is still one consistent prefix.
@@ -65,7 +86,7 @@ pub(crate) async fn open(
         shared: Arc::clone(shared),
         meta,
         columns: columns.to_vec(),
-        cols: std::iter::once(0).chain(columns.iter().map(|&c| c as i32 + 1)).collect(),
+        cols,
         range: (start, stop),
         next,
         end,
@@ -193,6 +214,83 @@ async fn read_block(
         out.push(codec::get_column(&spec, cdata, 0..rows.len()));
     }
     Ok((Batch { times, columns: out, wire: None }, k, first + rows.end as i64))
+}
+
+/// A small request in one statement: the block holding `start`, and in it a window of
+/// [`WINDOW`] records around where evenly spaced times would put `start`, of the time
+/// column and of every requested column alike. Most answers of a few minutes lie in it
+/// whole; anything else (the range leaves the window or the block, columns so wide that
+/// the windows would be large) is `None`, and the general path reads it.
+const SMALL: &str = "WITH b AS (SELECT k, n, t0, t1, greatest(0, least(n - $3::int,
+            ($2::bigint::float8 - t0::float8) / greatest(t1::float8 - t0::float8, 1) * (n - 1) - $3 / 4))::int AS w
+        FROM store_blocks WHERE dataset = $1 AND col = 0 AND t0 < $2 ORDER BY t0 DESC LIMIT 1)
+    SELECT c.col, b.k, b.n, b.t0, b.t1, b.w, c.n, c.t0, octet_length(c.data), substring(c.data FROM 1 FOR 8),
+        substring(c.data FROM b.w * u.width + 1 FOR $3 * u.width)
+    FROM b JOIN unnest($4::int[], $5::int[]) AS u(col, width) ON true
+    JOIN store_blocks c ON c.dataset = $1 AND c.k = b.k AND c.col = u.col
+    WHERE b.t1 >= $6";
+
+/// Bytes of the windows of one small request at most: wider records take the general path.
+const SMALL_BYTES: usize = 64 * 1024;
+
+/// [`SMALL`]: the records of `[start, stop)`, the block's ordinal and the records'
+/// indices `a..z`, or `None` when the window does not hold them all.
+async fn read_small(
+    c: &impl GenericClient,
+    meta: &Meta,
+    columns: &[usize],
+    cols: &[i32],
+    start: Nanos,
+    stop: Nanos,
+) -> Result<Option<(Batch, i64, i64, i64)>, PgError> {
+    let widths: Vec<i32> = std::iter::once(8)
+        .chain(columns.iter().map(|&c| meta.layout.columns[c].record_bytes()))
+        .map(|w| w as i32)
+        .collect();
+    if widths.iter().map(|&w| w as usize).sum::<usize>() * WINDOW as usize > SMALL_BYTES {
+        return Ok(None);
+    }
+    let found = c
+        .query(&c.prepare_cached(SMALL).await?, &[&meta.key, &start, &WINDOW, &cols, &widths, &stop])
+        .await?;
+    let Some(time) = found.iter().find(|r| r.get::<_, i32>(0) == 0) else { return Ok(None) };
+    let (k, n, t0, w): (i64, i32, Nanos, i32) = (time.get(1), time.get(2), time.get(3), time.get(5));
+    let window: &[u8] = time.get(10);
+    let (Some(a), Some(z)) = (rank_in_window(window, w, n, start), rank_in_window(window, w, n, stop)) else {
+        return Ok(None);
+    };
+    // The block's own checks, as `read_block` makes them.
+    let (size, head): (i32, &[u8]) = (time.get(8), time.get(9));
+    if size as usize != n as usize * 8 {
+        return Err(corrupt(format!("time block {k}: blob of {size} bytes for {n} records")));
+    }
+    if head.len() != 8 || codec::time_at(head, 0) != t0 {
+        return Err(corrupt(format!("block {k} does not start at its key time")));
+    }
+    let rows = a - w as usize..z - w as usize;
+    let times = codec::get_times(window, rows.clone());
+    let mut out = Vec::with_capacity(columns.len());
+    for (&c, &col) in columns.iter().zip(&cols[1..]) {
+        let spec = meta.layout.columns[c];
+        let row = found
+            .iter()
+            .find(|r| r.get::<_, i32>(0) == col)
+            .ok_or_else(|| corrupt(format!("block {k} of column {col} is missing")))?;
+        let (cn, ct0, csize, data): (i32, Nanos, i32, &[u8]) =
+            (row.get(6), row.get(7), row.get(8), row.get(10));
+        if cn != n || ct0 != t0 {
+            return Err(corrupt(format!("block {k} of column {col} disagrees with the time column")));
+        }
+        if csize as usize != n as usize * spec.record_bytes() {
+            return Err(corrupt(format!(
+                "column block {k} of column {col}: blob of {csize} bytes for {n} records"
+            )));
+        }
+        codec::check_len(data, window.len() / 8, spec.record_bytes(), "column block window")?;
+        out.push(codec::get_column(&spec, data, rows.clone()));
+    }
+    let first = k * meta.block_rows;
+    Ok(Some((Batch { times, columns: out, wire: None }, k, first + a as i64, first + z as i64)))
 }
 
 /// One dataset of a [`super::PgStore`] as an async [`Source`]: scans stream on the
