@@ -581,11 +581,7 @@ fn short_integer(b: &[u8]) -> Option<i32> {
 /// [`short_integer`] of the longest start of `b` that can be one, and its length;
 /// `None` when that start has more than 9 digits.
 fn short_integer_prefix(b: &[u8]) -> Option<(i32, usize)> {
-    let (negative, sign) = match b.first()? {
-        b'-' => (true, 1),
-        b'+' => (false, 1),
-        _ => (false, 0),
-    };
+    let (negative, sign) = sign_of(b)?;
     let mut v = 0i32;
     let mut n = 0;
     for &c in &b[sign..] {
@@ -600,6 +596,15 @@ fn short_integer_prefix(b: &[u8]) -> Option<(i32, usize)> {
         n += 1;
     }
     (n > 0).then_some((if negative { -v } else { v }, sign + n))
+}
+
+/// Whether `b` (not empty) starts with `-`, and the bytes its sign takes.
+fn sign_of(b: &[u8]) -> Option<(bool, usize)> {
+    Some(match b.first()? {
+        b'-' => (true, 1),
+        b'+' => (false, 1),
+        _ => (false, 0),
+    })
 }
 
 /// `[-+]digits[.digits]` with 15 digits at most, as time series mostly hold: the
@@ -617,11 +622,7 @@ fn short_decimal(b: &[u8]) -> Option<f64> {
 fn short_decimal_prefix(b: &[u8]) -> Option<(f64, usize)> {
     const POW10: [f64; 16] =
         [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-    let (negative, sign) = match b.first()? {
-        b'-' => (true, 1),
-        b'+' => (false, 1),
-        _ => (false, 0),
-    };
+    let (negative, sign) = sign_of(b)?;
     let (mut m, mut n, mut fraction, mut dot) = (0u64, 0usize, 0usize, false);
     let mut used = sign;
     for &c in &b[sign..] {

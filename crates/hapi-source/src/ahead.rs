@@ -97,8 +97,9 @@ impl Ahead {
             return;
         }
         let Some(mut batches) = state.batches.take() else { return };
-        let shared = self.shared.clone();
+        let pull = Pull { shared: self.shared.clone() };
         self.handle.spawn_blocking(move || {
+            let shared = &pull.shared;
             loop {
                 let item = batches.next();
                 let mut state = shared.lock();
@@ -110,12 +111,32 @@ impl Ahead {
                     return;
                 }
                 // Enough ahead, or the response is gone (its batches are dropped here).
-                if state.queue.len() >= DEPTH || Arc::strong_count(&shared) == 1 {
+                if state.queue.len() >= DEPTH || Arc::strong_count(shared) == 1 {
                     state.batches = Some(batches);
                     return;
                 }
             }
         });
+    }
+}
+
+/// A pull task's hold on the queue. A pull that panics loses the batches: dropped while
+/// unwinding, it ends them with an error, so the caller does not wait for ever.
+struct Pull {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Pull {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        if state.batches.is_none() && !state.ended {
+            state.queue.push_back(Err(crate::SourceError::msg(
+                crate::ErrorKind::Internal,
+                "reading ahead: the pull ended without its batches",
+            )));
+            state.ended = true;
+        }
+        self.shared.ready.notify_one();
     }
 }
 
@@ -185,6 +206,26 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         assert!(dropped.load(SeqCst), "the source is released once the reader is gone");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pull_that_panics_ends_the_batches_with_an_error() {
+        let mut n = 0;
+        let panicking: BatchIter = Box::new(std::iter::from_fn(move || {
+            n += 1;
+            assert!(n < 3, "a decoder bug");
+            Some(Ok(Batch { times: vec![n], columns: Vec::new(), wire: None }))
+        }));
+        // Read on a thread of its own: a caller left waiting must fail the test, not hang
+        // the runtime's shutdown.
+        let ahead = read_ahead(panicking);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(ahead.map(|b| b.is_ok()).collect::<Vec<_>>()));
+        let got = tokio::task::spawn_blocking(move || rx.recv_timeout(std::time::Duration::from_secs(30)))
+            .await
+            .unwrap()
+            .expect("the caller must not wait for ever on a pull that panicked");
+        assert_eq!(got, [true, true, false], "the batches before the panic, then an error, then the end");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,34 +53,19 @@ pub(crate) async fn open(
     let meta = shared.meta(&conn, id).await?;
     meta.layout.check_columns(columns).map_err(PgError::Store)?;
     let cols: Vec<i32> = std::iter::once(0).chain(columns.iter().map(|&c| c as i32 + 1)).collect();
-    if stop > start
-        && let Some((batch, k, a, z)) = read_small(&conn, &meta, columns, &cols, start, stop).await?
-    {
-        let mut scan = PgScan {
-            shared: Arc::clone(shared),
-            meta,
-            columns: columns.to_vec(),
-            cols,
-            range: (start, stop),
-            next: a,
-            end: z,
-            last: None,
-            pending: None,
-            ahead: None,
-        };
-        if a < z {
-            scan.pending = Some(scan.accept(Ok((batch, k, z))));
+    // A small request: one statement. Otherwise one or two for the range; they may see
+    // different commits, but an append only adds records after all stored ones, so
+    // `start`'s rank cannot move and `end` counts whole appends: the scan is still one
+    // consistent prefix.
+    let small =
+        if stop > start { read_small(&conn, &meta, columns, &cols, start, stop).await? } else { None };
+    let (next, end) = match &small {
+        Some((_, _, a, z)) => (*a, *z),
+        None if stop > start => ranks(&conn, &meta, start, stop).await?,
+        None => {
+            let a = rank(&conn, &meta, start).await?;
+            (a, a)
         }
-        return Ok(scan);
-    }
-    // One or two statements. They may see different commits, but an append only adds
-    // records after all stored ones, so `start`'s rank cannot move and `end` counts
-    // whole appends: the scan is still one consistent prefix.
-    let (next, end) = if stop > start {
-        ranks(&conn, &meta, start, stop).await?
-    } else {
-        let a = rank(&conn, &meta, start).await?;
-        (a, a)
     };
     let mut scan = PgScan {
         shared: Arc::clone(shared),
@@ -95,7 +80,10 @@ pub(crate) async fn open(
         ahead: None,
     };
     if scan.next < scan.end {
-        let block = read_block(&conn, &scan.meta, &scan.columns, &scan.cols, scan.next, scan.end).await;
+        let block = match small {
+            Some((batch, k, _, z)) => Ok((batch, k, z)),
+            None => read_block(&conn, &scan.meta, &scan.columns, &scan.cols, scan.next, scan.end).await,
+        };
         scan.pending = Some(scan.accept(block));
     }
     Ok(scan)
