@@ -23,6 +23,25 @@
 //! the store was opened in. The server reads through [`PgSource`] (async, no blocking
 //! thread) and learns of appends by `LISTEN` (`watch.rs`).
 
+/// The time block that starts last before `$2` (of dataset `$1`): one index probe.
+/// A macro, not a `const`, so that [`BLOCK_BEFORE`] and the small scan's statement
+/// (`scan.rs`) are put together from it with `concat!`.
+macro_rules! time_block_before {
+    () => {
+        "FROM store_blocks WHERE dataset = $1 AND col = 0 AND t0 < $2 ORDER BY t0 DESC LIMIT 1"
+    };
+}
+
+/// Where `$3` times around `$2` start in a block of `n` times from `t0` to `t1`, if they
+/// were evenly spaced: a quarter of the window before the guess, clamped to the block.
+/// The guess stays in floating point until it is clamped: `$2 - t0` may not fit a bigint.
+macro_rules! window_start {
+    () => {
+        "greatest(0, least(n - $3::int,
+            ($2::bigint::float8 - t0::float8) / greatest(t1::float8 - t0::float8, 1) * (n - 1) - $3 / 4))::int"
+    };
+}
+
 mod append;
 mod scan;
 mod watch;
@@ -87,12 +106,15 @@ const LAST_BLOCK: &str =
 /// The block holding the records just before `$2` and, when `$2` falls inside it, `$3`
 /// of its times from `w`: around where `$2` would lie if the times were evenly spaced.
 /// `substring` of an uncompressed external blob reads only the TOAST chunks it needs,
-/// so a small request moves 2 KB, not the whole 128 KB time block. The guess stays in
-/// floating point until it is clamped to the block: `$2 - t0` may not fit a bigint.
-const BLOCK_BEFORE: &str = "SELECT k, n, t1, w, CASE WHEN t1 >= $2 THEN substring(data FROM w * 8 + 1 FOR $3 * 8) END
-    FROM (SELECT k, n, t1, data, greatest(0, least(n - $3::int,
-            ($2::bigint::float8 - t0::float8) / greatest(t1::float8 - t0::float8, 1) * (n - 1) - $3 / 4))::int AS w
-        FROM store_blocks WHERE dataset = $1 AND col = 0 AND t0 < $2 ORDER BY t0 DESC LIMIT 1) b";
+/// so a small request moves 2 KB, not the whole 128 KB time block.
+const BLOCK_BEFORE: &str = concat!(
+    "SELECT k, n, t1, w, CASE WHEN t1 >= $2 THEN substring(data FROM w * 8 + 1 FOR $3 * 8) END
+    FROM (SELECT k, n, t1, data, ",
+    window_start!(),
+    " AS w ",
+    time_block_before!(),
+    ") b"
+);
 /// Times in a window of [`BLOCK_BEFORE`]: 2 KB, one TOAST chunk or two. It starts a
 /// quarter before the guess, so a small request's `stop` usually falls in its `start`'s.
 pub(crate) const WINDOW: i32 = 256;

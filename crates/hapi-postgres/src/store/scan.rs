@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use hapi_core::{Batch, Nanos};
 use hapi_source::{Batches, Count, Extent, Nth, Scan, ScanRequest, Source, SourceError};
+use hapi_store::ColumnSpec;
 use hapi_store::codec::{self, check_times};
 
 use super::{AbortOnDrop, Meta, Shared, WINDOW, corrupt, rank, rank_in_window, ranks};
@@ -172,32 +173,19 @@ async fn read_block(
     let time = block(0).ok_or_else(|| corrupt(format!("block {k} of the time column is missing")))?;
     let (n, t0, size, head, data): (i32, Nanos, i32, &[u8], &[u8]) =
         (time.get(1), time.get(2), time.get(3), time.get(4), time.get(5));
+    check_time_block(k, n, t0, size, head)?;
     let n = n as usize;
-    if size as usize != n * 8 {
-        return Err(corrupt(format!("time block {k}: blob of {size} bytes for {n} records")));
-    }
     if rows.end > n {
         return Err(corrupt(format!("block {k} holds {n} records, the scan needs {}", rows.end)));
     }
     codec::check_len(data, rows.len(), 8, "time block rows")?;
-    if head.len() != 8 || codec::time_at(head, 0) != t0 {
-        return Err(corrupt(format!("block {k} does not start at its key time")));
-    }
     let times = codec::get_times(data, 0..rows.len());
     let mut out = Vec::with_capacity(columns.len());
     for (&c, &col) in columns.iter().zip(&cols[1..]) {
         let spec = meta.layout.columns[c];
         let row = block(col).ok_or_else(|| corrupt(format!("block {k} of column {col} is missing")))?;
-        let (cn, ct0, csize, cdata): (i32, Nanos, i32, &[u8]) =
-            (row.get(1), row.get(2), row.get(3), row.get(5));
-        if cn as usize != n || ct0 != t0 {
-            return Err(corrupt(format!("block {k} of column {col} disagrees with the time column")));
-        }
-        if csize as usize != n * spec.record_bytes() {
-            return Err(corrupt(format!(
-                "column block {k} of column {col}: blob of {csize} bytes for {n} records"
-            )));
-        }
+        let cdata: &[u8] = row.get(5);
+        check_column_block(k, col, &spec, (n as i32, t0), (row.get(1), row.get(2), row.get(3)))?;
         codec::check_len(cdata, rows.len(), spec.record_bytes(), "column block rows")?;
         out.push(codec::get_column(&spec, cdata, 0..rows.len()));
     }
@@ -209,14 +197,18 @@ async fn read_block(
 /// column and of every requested column alike. Most answers of a few minutes lie in it
 /// whole; anything else (the range leaves the window or the block, columns so wide that
 /// the windows would be large) is `None`, and the general path reads it.
-const SMALL: &str = "WITH b AS (SELECT k, n, t0, t1, greatest(0, least(n - $3::int,
-            ($2::bigint::float8 - t0::float8) / greatest(t1::float8 - t0::float8, 1) * (n - 1) - $3 / 4))::int AS w
-        FROM store_blocks WHERE dataset = $1 AND col = 0 AND t0 < $2 ORDER BY t0 DESC LIMIT 1)
+const SMALL: &str = concat!(
+    "WITH b AS (SELECT k, n, t0, t1, ",
+    window_start!(),
+    " AS w ",
+    time_block_before!(),
+    ")
     SELECT c.col, b.k, b.n, b.t0, b.t1, b.w, c.n, c.t0, octet_length(c.data), substring(c.data FROM 1 FOR 8),
         substring(c.data FROM b.w * u.width + 1 FOR $3 * u.width)
     FROM b JOIN unnest($4::int[], $5::int[]) AS u(col, width) ON true
     JOIN store_blocks c ON c.dataset = $1 AND c.k = b.k AND c.col = u.col
-    WHERE b.t1 >= $6";
+    WHERE b.t1 >= $6"
+);
 
 /// Bytes of the windows of one small request at most: wider records take the general path.
 const SMALL_BYTES: usize = 64 * 1024;
@@ -247,14 +239,7 @@ async fn read_small(
     let (Some(a), Some(z)) = (rank_in_window(window, w, n, start), rank_in_window(window, w, n, stop)) else {
         return Ok(None);
     };
-    // The block's own checks, as `read_block` makes them.
-    let (size, head): (i32, &[u8]) = (time.get(8), time.get(9));
-    if size as usize != n as usize * 8 {
-        return Err(corrupt(format!("time block {k}: blob of {size} bytes for {n} records")));
-    }
-    if head.len() != 8 || codec::time_at(head, 0) != t0 {
-        return Err(corrupt(format!("block {k} does not start at its key time")));
-    }
+    check_time_block(k, n, t0, time.get(8), time.get(9))?;
     let rows = a - w as usize..z - w as usize;
     let times = codec::get_times(window, rows.clone());
     let mut out = Vec::with_capacity(columns.len());
@@ -264,21 +249,45 @@ async fn read_small(
             .iter()
             .find(|r| r.get::<_, i32>(0) == col)
             .ok_or_else(|| corrupt(format!("block {k} of column {col} is missing")))?;
-        let (cn, ct0, csize, data): (i32, Nanos, i32, &[u8]) =
-            (row.get(6), row.get(7), row.get(8), row.get(10));
-        if cn != n || ct0 != t0 {
-            return Err(corrupt(format!("block {k} of column {col} disagrees with the time column")));
-        }
-        if csize as usize != n as usize * spec.record_bytes() {
-            return Err(corrupt(format!(
-                "column block {k} of column {col}: blob of {csize} bytes for {n} records"
-            )));
-        }
+        let data: &[u8] = row.get(10);
+        check_column_block(k, col, &spec, (n, t0), (row.get(6), row.get(7), row.get(8)))?;
         codec::check_len(data, window.len() / 8, spec.record_bytes(), "column block window")?;
         out.push(codec::get_column(&spec, data, rows.clone()));
     }
     let first = k * meta.block_rows;
     Ok(Some((Batch { times, columns: out, wire: None }, k, first + a as i64, first + z as i64)))
+}
+
+/// Time block `k` holds `n` times (its blob's `size`) and starts at its key time `t0`
+/// (`head`, the blob's first 8 bytes).
+fn check_time_block(k: i64, n: i32, t0: Nanos, size: i32, head: &[u8]) -> Result<(), PgError> {
+    if size as usize != n as usize * 8 {
+        return Err(corrupt(format!("time block {k}: blob of {size} bytes for {n} records")));
+    }
+    if head.len() != 8 || codec::time_at(head, 0) != t0 {
+        return Err(corrupt(format!("block {k} does not start at its key time")));
+    }
+    Ok(())
+}
+
+/// Block `k` of column `col`, whose row gave `(n, t0, size)`, agrees with the time
+/// column's `(n, t0)` and its blob holds `n` records.
+fn check_column_block(
+    k: i64,
+    col: i32,
+    spec: &ColumnSpec,
+    (n, t0): (i32, Nanos),
+    (cn, ct0, size): (i32, Nanos, i32),
+) -> Result<(), PgError> {
+    if cn != n || ct0 != t0 {
+        return Err(corrupt(format!("block {k} of column {col} disagrees with the time column")));
+    }
+    if size as usize != n as usize * spec.record_bytes() {
+        return Err(corrupt(format!(
+            "column block {k} of column {col}: blob of {size} bytes for {n} records"
+        )));
+    }
+    Ok(())
 }
 
 /// One dataset of a [`super::PgStore`] as an async [`Source`]: scans stream on the
