@@ -5,11 +5,15 @@
 //!
 //! Written on tokio-postgres with deadpool pools. Every connection has a connect
 //! timeout, TCP keepalives and a statement timeout, so a lost database fails requests
-//! in seconds instead of hanging them; the pools reconnect by themselves. URLs carry
+//! in seconds instead of hanging them; the pools reconnect by themselves. One-statement
+//! reads of small requests share a few connections instead ([`Database::pipelined`]).
+//! URLs carry
 //! passwords: [`DatabaseUrl`] never shows one (`Debug`, `Display` and every error use
 //! [`DatabaseUrl::redacted`]).
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -100,6 +104,8 @@ pub struct DatabaseSettings {
     pub read_url: Option<DatabaseUrl>,
     /// Connections per pool.
     pub pool_size: usize,
+    /// Connections on the read database that small requests share ([`Database::pipelined`]).
+    pub pipelined_connections: usize,
     /// How long opening a connection, or waiting for a free one, may take.
     pub connect_timeout: Duration,
     /// How long one read statement may run.
@@ -109,13 +115,14 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
-    /// `url` with the defaults: 16 connections, 3 s to connect, 10 s per read
-    /// statement, 10 min per write statement.
+    /// `url` with the defaults: 16 connections per pool and 1 pipelined, 3 s to
+    /// connect, 10 s per read statement, 10 min per write statement.
     pub fn new(url: DatabaseUrl) -> DatabaseSettings {
         DatabaseSettings {
             url,
             read_url: None,
             pool_size: 16,
+            pipelined_connections: 1,
             connect_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(600),
@@ -123,12 +130,63 @@ impl DatabaseSettings {
     }
 }
 
-/// The pools: `write` on the primary, `read` on the standby (or the primary).
+/// The pools: `write` on the primary, `read` on the standby (or the primary), and the
+/// shared read connections of [`Database::pipelined`].
 #[derive(Clone)]
 pub struct Database {
     write: Pool,
     read: Pool,
+    pipelined: Arc<Pipelined>,
     settings: DatabaseSettings,
+}
+
+/// Read connections that many requests use at once. tokio-postgres pipelines the
+/// statements of concurrent callers on one connection, so a backend under load reads
+/// and answers them back to back instead of sleeping and waking per statement: on two
+/// cores, small requests served this way went from 10k to 19k a second (see
+/// `docs/benchmarks.md`, "Replicas behind nginx"). A pooled connection is held whole by
+/// one caller, which a streaming scan needs and a one-statement read does not.
+struct Pipelined {
+    /// Where the connections come from: timeouts, error texts, recycling of broken ones.
+    pool: Pool,
+    /// The connections in use, opened on first need and replaced once closed.
+    slots: Vec<Mutex<Option<Arc<Object>>>>,
+    /// Held while a slot is being (re)opened, so one caller connects and the rest wait.
+    opening: Vec<tokio::sync::Mutex<()>>,
+    /// Round robin over the slots.
+    next: AtomicUsize,
+}
+
+impl Pipelined {
+    fn new(pool: Pool, n: usize) -> Pipelined {
+        Pipelined {
+            pool,
+            slots: (0..n).map(|_| Mutex::new(None)).collect(),
+            opening: (0..n).map(|_| tokio::sync::Mutex::new(())).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn open_in(&self, i: usize) -> Option<Arc<Object>> {
+        let slot = self.slots[i].lock().unwrap_or_else(PoisonError::into_inner);
+        slot.as_ref().filter(|c| !c.is_closed()).map(Arc::clone)
+    }
+
+    async fn get(&self, url: &DatabaseUrl) -> Result<Arc<Object>, PgError> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        if let Some(c) = self.open_in(i) {
+            return Ok(c);
+        }
+        let _opening = self.opening[i].lock().await;
+        if let Some(c) = self.open_in(i) {
+            return Ok(c);
+        }
+        // A closed connection goes back to its pool once its last caller is done, and
+        // the pool's recycling drops it.
+        let c = Arc::new(get(&self.pool, url).await?);
+        *self.slots[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&c));
+        Ok(c)
+    }
 }
 
 impl fmt::Debug for Database {
@@ -156,11 +214,16 @@ fn client_config(
     c
 }
 
-fn pool(url: &DatabaseUrl, s: &DatabaseSettings, statement_timeout: Duration) -> Result<Pool, PgError> {
+fn pool(
+    url: &DatabaseUrl,
+    s: &DatabaseSettings,
+    size: usize,
+    statement_timeout: Duration,
+) -> Result<Pool, PgError> {
     let c = client_config(url, s, statement_timeout);
     let manager = Manager::from_config(c, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
-        .max_size(s.pool_size.max(1))
+        .max_size(size.max(1))
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(s.connect_timeout))
         .create_timeout(Some(s.connect_timeout))
@@ -173,12 +236,15 @@ impl Database {
     /// Builds the pools and opens one connection to each database, so a wrong URL, a
     /// wrong password or a database that is down is a start-up error.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Database, PgError> {
-        let write = pool(&settings.url, settings, settings.write_timeout)?;
-        let read = match &settings.read_url {
-            Some(url) => pool(url, settings, settings.statement_timeout)?,
-            None => pool(&settings.url, settings, settings.statement_timeout)?,
-        };
-        let db = Database { write, read, settings: settings.clone() };
+        let write = pool(&settings.url, settings, settings.pool_size, settings.write_timeout)?;
+        let read_url = settings.read_url.as_ref().unwrap_or(&settings.url);
+        let read = pool(read_url, settings, settings.pool_size, settings.statement_timeout)?;
+        // Twice the slots: a replacement never waits for a closed connection that its
+        // last callers have not let go of yet.
+        let n = settings.pipelined_connections.max(1);
+        let pipelined =
+            Arc::new(Pipelined::new(pool(read_url, settings, 2 * n, settings.statement_timeout)?, n));
+        let db = Database { write, read, pipelined, settings: settings.clone() };
         drop(db.writer().await?);
         drop(db.reader().await?);
         Ok(db)
@@ -191,7 +257,18 @@ impl Database {
 
     /// A connection for reads (the standby when configured).
     pub async fn reader(&self) -> Result<Object, PgError> {
-        get(&self.read, self.settings.read_url.as_ref().unwrap_or(&self.settings.url)).await
+        get(&self.read, self.read_url()).await
+    }
+
+    /// A read connection shared with other callers, for reads of one statement each (a
+    /// statement is its own snapshot): no transaction, no portal, nothing that changes
+    /// the session, and nothing large, which would delay the statements behind it.
+    pub async fn pipelined(&self) -> Result<Arc<Object>, PgError> {
+        self.pipelined.get(self.read_url()).await
+    }
+
+    fn read_url(&self) -> &DatabaseUrl {
+        self.settings.read_url.as_ref().unwrap_or(&self.settings.url)
     }
 
     /// Applies `m`'s missing steps on the primary, then, with a standby for reads, waits

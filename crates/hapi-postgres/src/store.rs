@@ -216,9 +216,14 @@ impl FromPg for StoreError {
 
 impl Shared {
     /// The dataset's key and layout, cached after the first lookup.
+    /// The dataset's [`Meta`] once it was read.
+    pub(crate) fn cached_meta(&self, id: &str) -> Option<Arc<Meta>> {
+        self.datasets.read().unwrap_or_else(PoisonError::into_inner).get(id).map(Arc::clone)
+    }
+
     pub(crate) async fn meta(&self, c: &impl GenericClient, id: &str) -> Result<Arc<Meta>, PgError> {
-        if let Some(meta) = self.datasets.read().unwrap_or_else(PoisonError::into_inner).get(id) {
-            return Ok(Arc::clone(meta));
+        if let Some(meta) = self.cached_meta(id) {
+            return Ok(meta);
         }
         let meta = Arc::new(
             load_meta(c, id)

@@ -79,6 +79,8 @@ pub struct StoreFileConfig {
     pub read_url_file: Option<PathBuf>,
     /// Connections per pool (default 16).
     pub pool_size: Option<usize>,
+    /// Read connections that small requests share, their statements pipelined (default 1).
+    pub pipelined_connections: Option<usize>,
     /// Seconds to connect, or to wait for a pooled connection (default 3).
     pub connect_timeout: Option<u64>,
     /// Seconds one read statement may run (default 10).
@@ -158,11 +160,15 @@ fn store_spec(f: StoreFileConfig, base: &Path, env_url: Option<&str>) -> Result<
     };
     let mut settings = hapi_postgres::DatabaseSettings::new(parse(url, "url")?);
     settings.read_url = read_url.map(|u| parse(u, "read_url")).transpose()?;
-    if let Some(n) = f.pool_size {
-        if n == 0 {
-            bail!("[store] pool_size must be at least 1");
+    for (value, what, setting) in [
+        (f.pool_size, "pool_size", &mut settings.pool_size),
+        (f.pipelined_connections, "pipelined_connections", &mut settings.pipelined_connections),
+    ] {
+        match value {
+            Some(0) => bail!("[store] {what} must be at least 1"),
+            Some(n) => *setting = n,
+            None => {}
         }
-        settings.pool_size = n;
     }
     let secs = |v: Option<u64>, what: &str, default: std::time::Duration| match v {
         Some(0) => bail!("[store] {what} must be at least 1 second"),
@@ -1299,7 +1305,16 @@ mod tests {
             StoreSpec::Sqlite => panic!("postgres expected"),
         };
         let s = pg(load("[store]\nurl = \"postgres://u:pw@db:5433/h\"\npool_size = 4", None).unwrap());
-        assert_eq!((s.url.redacted().as_str(), s.pool_size), ("postgres://u@db:5433/h", 4));
+        assert_eq!(
+            (s.url.redacted().as_str(), s.pool_size, s.pipelined_connections),
+            ("postgres://u@db:5433/h", 4, 1)
+        );
+        let s = pg(load("[store]\nurl = \"postgres://u@db/h\"\npipelined_connections = 3", None).unwrap());
+        assert_eq!((s.pool_size, s.pipelined_connections), (16, 3));
+        for key in ["pool_size", "pipelined_connections"] {
+            let err = load(&format!("[store]\nurl = \"postgres://u@db/h\"\n{key} = 0"), None).unwrap_err();
+            assert_eq!(err.to_string(), format!("[store] {key} must be at least 1"));
+        }
         // The environment wins and implies postgres.
         let s = pg(load("[store]\nurl = \"postgres://u:pw@db/h\"", Some("postgres://e:pw@envdb/h")).unwrap());
         assert_eq!(s.url.redacted(), "postgres://e@envdb:5432/h");

@@ -42,7 +42,13 @@ pub(crate) struct PgScan {
 /// A block's records in the scan, its ordinal, and the index after them.
 type Block = (Batch, i64, i64);
 
-/// Fixes the records of `[start, stop)` and reads the first batch, on one connection.
+/// Fixes the records of `[start, stop)` and reads the first batch.
+///
+/// A small request is one statement ([`SMALL`]) on a shared, pipelined connection.
+/// Anything else takes a pooled connection for one or two rank statements and the first
+/// block; they may see different commits, but an append only adds records after all
+/// stored ones, so `start`'s rank cannot move and `end` counts whole appends: the scan
+/// is still one consistent prefix.
 pub(crate) async fn open(
     shared: &Arc<Shared>,
     id: &str,
@@ -50,47 +56,66 @@ pub(crate) async fn open(
     start: Nanos,
     stop: Nanos,
 ) -> Result<PgScan, PgError> {
-    let conn = shared.db.reader().await?;
-    let meta = shared.meta(&conn, id).await?;
+    let meta = match shared.cached_meta(id) {
+        Some(meta) => meta,
+        None => shared.meta(&*shared.db.pipelined().await?, id).await?,
+    };
     meta.layout.check_columns(columns).map_err(PgError::Store)?;
     let cols: Vec<i32> = std::iter::once(0).chain(columns.iter().map(|&c| c as i32 + 1)).collect();
-    // A small request: one statement. Otherwise one or two for the range; they may see
-    // different commits, but an append only adds records after all stored ones, so
-    // `start`'s rank cannot move and `end` counts whole appends: the scan is still one
-    // consistent prefix.
-    let small =
-        if stop > start { read_small(&conn, &meta, columns, &cols, start, stop).await? } else { None };
-    let (next, end) = match &small {
-        Some((_, _, a, z)) => (*a, *z),
-        None if stop > start => ranks(&conn, &meta, start, stop).await?,
-        None => {
-            let a = rank(&conn, &meta, start).await?;
-            (a, a)
+    if stop > start && small_enough(&meta, columns) {
+        let conn = shared.db.pipelined().await?;
+        if let Some((batch, k, a, z)) = read_small(&*conn, &meta, columns, &cols, start, stop).await? {
+            return Ok(
+                PgScan::new(shared, meta, columns, cols, (start, stop), (a, z)).first(Ok((batch, k, z)))
+            );
         }
-    };
-    let mut scan = PgScan {
-        shared: Arc::clone(shared),
-        meta,
-        columns: columns.to_vec(),
-        cols,
-        range: (start, stop),
-        next,
-        end,
-        last: None,
-        pending: None,
-        ahead: None,
-    };
-    if scan.next < scan.end {
-        let block = match small {
-            Some((batch, k, _, z)) => Ok((batch, k, z)),
-            None => read_block(&conn, &scan.meta, &scan.columns, &scan.cols, scan.next, scan.end).await,
-        };
-        scan.pending = Some(scan.accept(block));
     }
-    Ok(scan)
+    let conn = shared.db.reader().await?;
+    let (next, end) = if stop > start {
+        ranks(&conn, &meta, start, stop).await?
+    } else {
+        let a = rank(&conn, &meta, start).await?;
+        (a, a)
+    };
+    let scan = PgScan::new(shared, meta, columns, cols, (start, stop), (next, end));
+    if scan.next == scan.end {
+        return Ok(scan);
+    }
+    let block = read_block(&conn, &scan.meta, &scan.columns, &scan.cols, scan.next, scan.end).await;
+    Ok(scan.first(block))
 }
 
 impl PgScan {
+    fn new(
+        shared: &Arc<Shared>,
+        meta: Arc<Meta>,
+        columns: &[usize],
+        cols: Vec<i32>,
+        range: (Nanos, Nanos),
+        (next, end): (i64, i64),
+    ) -> PgScan {
+        PgScan {
+            shared: Arc::clone(shared),
+            meta,
+            columns: columns.to_vec(),
+            cols,
+            range,
+            next,
+            end,
+            last: None,
+            pending: None,
+            ahead: None,
+        }
+    }
+
+    /// The scan with its first block, read with the range (nothing when it is empty).
+    fn first(mut self, block: Result<Block, PgError>) -> PgScan {
+        if self.next < self.end {
+            self.pending = Some(self.accept(block));
+        }
+        self
+    }
+
     /// Records the scan yields in all.
     pub(crate) fn len(&self) -> u64 {
         let pending = self.pending.as_ref().and_then(|b| b.as_ref().ok()).map_or(0, |b| b.times.len());
@@ -162,9 +187,7 @@ async fn read_block(
     let k = next / meta.block_rows;
     let first = k * meta.block_rows;
     let rows = (next - first) as usize..(end - first).min(meta.block_rows) as usize;
-    // Bytes per record of each requested `col`: the time, then the columns.
-    let widths: Vec<usize> =
-        std::iter::once(8).chain(columns.iter().map(|&c| meta.layout.columns[c].record_bytes())).collect();
+    let widths: Vec<usize> = record_widths(meta, columns).collect();
     let offsets: Vec<i32> = widths.iter().map(|w| (rows.start * w + 1) as i32).collect();
     let lengths: Vec<i32> = widths.iter().map(|w| (rows.len() * w) as i32).collect();
     let found =
@@ -210,8 +233,19 @@ const SMALL: &str = concat!(
     WHERE b.t1 >= $6"
 );
 
-/// Bytes of the windows of one small request at most: wider records take the general path.
+/// Bytes of the windows of one small request at most: wider records take the general
+/// path. It also bounds what a statement on a pipelined connection makes others wait for.
 const SMALL_BYTES: usize = 64 * 1024;
+
+/// Bytes per record of the time, then of each of `columns`.
+fn record_widths<'a>(meta: &'a Meta, columns: &'a [usize]) -> impl Iterator<Item = usize> + 'a {
+    std::iter::once(8).chain(columns.iter().map(|&c| meta.layout.columns[c].record_bytes()))
+}
+
+/// Whether [`SMALL`]'s windows of these columns stay under [`SMALL_BYTES`].
+fn small_enough(meta: &Meta, columns: &[usize]) -> bool {
+    record_widths(meta, columns).sum::<usize>() * WINDOW as usize <= SMALL_BYTES
+}
 
 /// [`SMALL`]: the records of `[start, stop)`, the block's ordinal and the records'
 /// indices `a..z`, or `None` when the window does not hold them all.
@@ -223,13 +257,7 @@ async fn read_small(
     start: Nanos,
     stop: Nanos,
 ) -> Result<Option<(Batch, i64, i64, i64)>, PgError> {
-    let widths: Vec<i32> = std::iter::once(8)
-        .chain(columns.iter().map(|&c| meta.layout.columns[c].record_bytes()))
-        .map(|w| w as i32)
-        .collect();
-    if widths.iter().map(|&w| w as usize).sum::<usize>() * WINDOW as usize > SMALL_BYTES {
-        return Ok(None);
-    }
+    let widths: Vec<i32> = record_widths(meta, columns).map(|w| w as i32).collect();
     let found = c
         .query(&c.prepare_cached(SMALL).await?, &[&meta.key, &start, &WINDOW, &cols, &widths, &stop])
         .await?;

@@ -104,3 +104,89 @@ async fn another_replicas_append_reaches_the_source_by_notification() {
         .unwrap();
     assert_eq!(scan.count, hapi_source::Count::Exact(4));
 }
+
+/// The times of a small async scan of `ds`, or the kind of its error.
+async fn small_scan(
+    source: &dyn hapi_source::Source,
+    start: Nanos,
+    stop: Nanos,
+) -> Result<Vec<Nanos>, ErrorKind> {
+    use futures::StreamExt;
+    let request = hapi_source::ScanRequest { columns: vec![0], start, stop, wire: false };
+    let scan = source.scan(request).await.map_err(|e| e.kind())?;
+    let hapi_source::Batches::Async(mut batches) = scan.batches else { panic!("PostgreSQL scans are async") };
+    let mut times = Vec::new();
+    while let Some(b) = batches.next().await {
+        let b = b.map_err(|e| e.kind())?;
+        assert_eq!(
+            b.columns[0],
+            Column::Double { width: 1, values: b.times.iter().map(|&t| t as f64).collect() }
+        );
+        times.extend(b.times);
+    }
+    Ok(times)
+}
+
+/// Connections the server has open from this store's processes to `db`.
+fn backends(pg: &hapi_pgtest::Cluster, db: &str) -> usize {
+    pg.psql(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'hapi-server'")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_requests_at_once_share_one_connection_and_get_their_own_records() {
+    let Some(pg) = hapi_pgtest::shared() else { return };
+    let url = pg.fresh_database();
+    let db = url.rsplit('/').next().unwrap();
+    let store = open(&url, 4096).await;
+    store.open_dataset("ds", &layout()).unwrap();
+    store.append("ds", &mut std::iter::once(batch(0..4096))).unwrap();
+    let before = backends(pg, db);
+    let source = store.source("ds").unwrap();
+    let scans: Vec<_> = (0..200)
+        .map(|i| {
+            let source = std::sync::Arc::clone(&source);
+            let start = (i * 37) % 4000;
+            tokio::spawn(async move { (start, small_scan(&*source, start, start + 30).await) })
+        })
+        .collect();
+    for scan in scans {
+        let (start, times) = scan.await.unwrap();
+        assert_eq!(times, Ok((start..start + 30).collect()), "the scan from {start}");
+    }
+    // 200 requests at once on the pool would have opened up to its 16 connections.
+    assert_eq!(backends(pg, db), before + 1, "one pipelined connection served them all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_connection_that_dies_is_replaced() {
+    let Some(pg) = hapi_pgtest::shared() else { return };
+    let url = pg.fresh_database();
+    let db = url.rsplit('/').next().unwrap();
+    let store = open(&url, 4096).await;
+    store.open_dataset("ds", &layout()).unwrap();
+    store.append("ds", &mut std::iter::once(batch(0..1000))).unwrap();
+    let source = store.source("ds").unwrap();
+    assert_eq!(small_scan(&*source, 10, 20).await, Ok((10..20).collect()));
+    pg.psql(
+        db,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'hapi-server'",
+    )
+    .unwrap();
+    let started = Instant::now();
+    loop {
+        match small_scan(&*source, 10, 20).await {
+            Ok(times) => break assert_eq!(times, (10..20).collect::<Vec<_>>()),
+            // While the death is noticed: a clean failure, never other records.
+            Err(kind) => assert_eq!(kind, ErrorKind::Unavailable),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "no new connection within 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..20 {
+        assert_eq!(small_scan(&*source, i, i + 5).await, Ok((i..i + 5).collect()));
+    }
+}
