@@ -7,9 +7,8 @@
 //! timeout, TCP keepalives and a statement timeout, so a lost database fails requests
 //! in seconds instead of hanging them; the pools reconnect by themselves. One-statement
 //! reads of small requests share a few connections instead ([`Database::pipelined`]).
-//! URLs carry
-//! passwords: [`DatabaseUrl`] never shows one (`Debug`, `Display` and every error use
-//! [`DatabaseUrl::redacted`]).
+//! URLs carry passwords: [`DatabaseUrl`] never shows one (`Debug`, `Display` and every
+//! error use [`DatabaseUrl::redacted`]).
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -172,12 +171,17 @@ impl Pipelined {
         slot.as_ref().filter(|c| !c.is_closed()).map(Arc::clone)
     }
 
-    async fn get(&self, url: &DatabaseUrl) -> Result<Arc<Object>, PgError> {
+    /// Waits at most `wait` for another caller's attempt to connect, then makes its
+    /// own, itself bounded by the pool's timeouts: callers never queue behind a
+    /// database that does not answer, as they would behind the lock alone.
+    async fn get(&self, url: &DatabaseUrl, wait: Duration) -> Result<Arc<Object>, PgError> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         if let Some(c) = self.open_in(i) {
             return Ok(c);
         }
-        let _opening = self.opening[i].lock().await;
+        let Ok(_opening) = tokio::time::timeout(wait, self.opening[i].lock()).await else {
+            return Err(PgError::Connect { target: url.redacted(), detail: TIMED_OUT.to_owned() });
+        };
         if let Some(c) = self.open_in(i) {
             return Ok(c);
         }
@@ -264,7 +268,7 @@ impl Database {
     /// statement is its own snapshot): no transaction, no portal, nothing that changes
     /// the session, and nothing large, which would delay the statements behind it.
     pub async fn pipelined(&self) -> Result<Arc<Object>, PgError> {
-        self.pipelined.get(self.read_url()).await
+        self.pipelined.get(self.read_url(), self.settings.connect_timeout).await
     }
 
     fn read_url(&self) -> &DatabaseUrl {
@@ -318,6 +322,9 @@ impl Database {
     }
 }
 
+/// [`PgError::Connect`]'s detail when no connection came in time: a [`ErrorKind::TimedOut`].
+const TIMED_OUT: &str = "timed out";
+
 async fn get(pool: &Pool, url: &DatabaseUrl) -> Result<Object, PgError> {
     pool.get().await.map_err(|e| PgError::Connect { target: url.redacted(), detail: pool_detail(e) })
 }
@@ -326,7 +333,7 @@ async fn get(pool: &Pool, url: &DatabaseUrl) -> Result<Object, PgError> {
 fn pool_detail(e: deadpool_postgres::PoolError) -> String {
     use deadpool_postgres::PoolError as P;
     match e {
-        P::Timeout(_) => "timed out".to_owned(),
+        P::Timeout(_) => TIMED_OUT.to_owned(),
         P::Backend(e) => error_text(&e),
         other => other.to_string(),
     }
@@ -423,7 +430,7 @@ impl PgError {
             | PgError::SchemaTooNew { .. }
             | PgError::Migration { .. }
             | PgError::StandbyBehind { .. } => ErrorKind::Internal,
-            PgError::Connect { detail, .. } if detail == "timed out" => ErrorKind::TimedOut,
+            PgError::Connect { detail, .. } if detail == TIMED_OUT => ErrorKind::TimedOut,
             PgError::Connect { .. } => ErrorKind::Unavailable,
             PgError::Query(e) => query_kind(e),
             PgError::Store(e) => e.kind(),

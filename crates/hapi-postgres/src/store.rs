@@ -215,12 +215,12 @@ impl FromPg for StoreError {
 }
 
 impl Shared {
-    /// The dataset's key and layout, cached after the first lookup.
     /// The dataset's [`Meta`] once it was read.
     pub(crate) fn cached_meta(&self, id: &str) -> Option<Arc<Meta>> {
         self.datasets.read().unwrap_or_else(PoisonError::into_inner).get(id).map(Arc::clone)
     }
 
+    /// The dataset's key and layout, cached after the first lookup.
     pub(crate) async fn meta(&self, c: &impl GenericClient, id: &str) -> Result<Arc<Meta>, PgError> {
         if let Some(meta) = self.cached_meta(id) {
             return Ok(meta);
