@@ -13,6 +13,59 @@ use hapi_pgtest::nginx::Front;
 
 use crate::{free_port, iso, request_rate, start, wait_ready};
 
+/// The processes whose CPU a row accounts for, each with all its descendants (the
+/// postmaster's backends, nginx's workers).
+struct Groups {
+    servers: Vec<u32>,
+    postgres: Vec<u32>,
+    nginx: Vec<u32>,
+}
+
+/// CPU ticks (user + system, in the kernel's 100 Hz `USER_HZ`) of `roots`, and of
+/// their descendants with `tree`, from `/proc/PID/stat`.
+fn ticks(roots: &[u32], tree: bool) -> u64 {
+    let mut stats: Vec<(u32, u32, u64)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // After the `(comm)`, which may hold spaces: state, ppid, ..., utime (14), stime (15).
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let num = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        stats.push((pid, num(1) as u32, num(11) + num(12)));
+    }
+    let mut counted: Vec<u32> = roots.to_vec();
+    // Parents are listed before children only by chance: grow the tree to a fixed point.
+    let mut grown = tree;
+    while grown {
+        let before = counted.len();
+        for &(pid, ppid, _) in &stats {
+            if counted.contains(&ppid) && !counted.contains(&pid) {
+                counted.push(pid);
+            }
+        }
+        grown = counted.len() > before;
+    }
+    stats.iter().filter(|(pid, ..)| counted.contains(pid)).map(|&(.., t)| t).sum()
+}
+
+/// Runs a `request_rate` measurement (3 s) and says how many µs of CPU each group
+/// spent per request: where the two cores go.
+async fn measured(groups: Groups, rate: impl Future<Output = Result<f64>>) -> Result<(f64, String)> {
+    let me = [std::process::id()];
+    // The bench alone: the servers are its children.
+    let all = |g: &Groups| {
+        [ticks(&g.servers, true), ticks(&g.postgres, true), ticks(&g.nginx, true), ticks(&me, false)]
+    };
+    let before = all(&groups);
+    let rate = rate.await?;
+    let after = all(&groups);
+    let requests = rate * 3.0;
+    let us: Vec<String> =
+        before.iter().zip(&after).map(|(b, a)| format!("{:.0}", (a - b) as f64 * 1e4 / requests)).collect();
+    Ok((rate, us.join(" / ")))
+}
+
 const DATASET: &str = "bench";
 /// One day at 1 s.
 const RECORDS: u64 = 86_400;
@@ -61,14 +114,26 @@ pub async fn rows(root: &Path, bin: &Path, work: &Path) -> Result<Vec<(String, S
         wait_ready(&r.addr, Duration::from_secs(60)).await?;
     }
     let small = format!("/hapi/data?dataset={DATASET}&start={}&stop={}", iso(T0 + 3600), iso(T0 + 3660));
-    let one = request_rate(&replicas[0].addr, &small, "").await?;
+    let servers: Vec<u32> = replicas.iter().map(|r| r.child.id()).collect();
+    let groups = |nginx: Option<u32>| Groups {
+        servers: servers.clone(),
+        postgres: pg.pid().into_iter().collect(),
+        nginx: nginx.into_iter().collect(),
+    };
+    let direct = request_rate(&replicas[0].addr, &small, "");
+    let (one, cpu_one) = measured(groups(None), direct).await?;
     let front_one = Front::start(&ports[..1]).map_err(anyhow::Error::msg)?;
-    wait_ready(&format!("127.0.0.1:{}", front_one.port), Duration::from_secs(10)).await?;
-    let one_behind = request_rate(&format!("127.0.0.1:{}", front_one.port), &small, "").await?;
+    let addr_one = format!("127.0.0.1:{}", front_one.port);
+    wait_ready(&addr_one, Duration::from_secs(10)).await?;
+    let behind = request_rate(&addr_one, &small, "");
+    let (one_behind, cpu_behind) = measured(groups(Some(front_one.pid())), behind).await?;
     drop(front_one);
     let front = Front::start(&ports).map_err(anyhow::Error::msg)?;
-    wait_ready(&format!("127.0.0.1:{}", front.port), Duration::from_secs(10)).await?;
-    let three = request_rate(&format!("127.0.0.1:{}", front.port), &small, "").await?;
+    let addr = format!("127.0.0.1:{}", front.port);
+    wait_ready(&addr, Duration::from_secs(10)).await?;
+    let three = request_rate(&addr, &small, "");
+    let (three, cpu_three) = measured(groups(Some(front.pid())), three).await?;
+    let cpu = "µs of CPU per request: servers / PostgreSQL / nginx / load generator";
     Ok(vec![
         (
             "small /data (60 records) requests/s, 64 connections: one replica on PostgreSQL".into(),
@@ -85,5 +150,8 @@ pub async fn rows(root: &Path, bin: &Path, work: &Path) -> Result<Vec<(String, S
             format!("{three:.0} ({:.0}% of one replica direct)", three / one * 100.0),
             "≥ one replica alone".into(),
         ),
+        (format!("{cpu}, one replica direct"), cpu_one, "-".into()),
+        (format!("{cpu}, the same through nginx"), cpu_behind, "-".into()),
+        (format!("{cpu}, three replicas behind nginx"), cpu_three, "-".into()),
     ])
 }

@@ -234,6 +234,12 @@ impl Cluster {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
+    /// The postmaster's process id (from `postmaster.pid`), whose children are the
+    /// backends: for the benchmark's CPU accounting.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
+    }
+
     /// The loopback port the server listens on.
     pub fn port(&self) -> u16 {
         self.port

@@ -62,6 +62,11 @@ impl Front {
         Ok(Front { child, port, prefix })
     }
 
+    /// The master's process id; the workers are its children.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// nginx's error log so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.prefix.path().join("error.log")).unwrap_or_default()
