@@ -22,9 +22,9 @@ struct Groups {
     nginx: Vec<u32>,
 }
 
-/// CPU ticks (user + system, in the kernel's 100 Hz `USER_HZ`) of `roots`, and of
-/// their descendants with `tree`, from `/proc/PID/stat`.
-fn ticks(roots: &[u32], tree: bool) -> u64 {
+/// Every process's id, parent and CPU ticks (user + system, in the kernel's 100 Hz
+/// `USER_HZ`), from `/proc/PID/stat`.
+fn processes() -> Vec<(u32, u32, u64)> {
     let mut stats: Vec<(u32, u32, u64)> = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
@@ -35,12 +35,17 @@ fn ticks(roots: &[u32], tree: bool) -> u64 {
         let num = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
         stats.push((pid, num(1) as u32, num(11) + num(12)));
     }
+    stats
+}
+
+/// The ticks of `roots` in `stats`, and of their descendants with `tree`.
+fn ticks(stats: &[(u32, u32, u64)], roots: &[u32], tree: bool) -> u64 {
     let mut counted: Vec<u32> = roots.to_vec();
     // Parents are listed before children only by chance: grow the tree to a fixed point.
     let mut grown = tree;
     while grown {
         let before = counted.len();
-        for &(pid, ppid, _) in &stats {
+        for &(pid, ppid, _) in stats {
             if counted.contains(&ppid) && !counted.contains(&pid) {
                 counted.push(pid);
             }
@@ -56,7 +61,13 @@ async fn measured(groups: Groups, rate: impl Future<Output = Result<f64>>) -> Re
     let me = [std::process::id()];
     // The bench alone: the servers are its children.
     let all = |g: &Groups| {
-        [ticks(&g.servers, true), ticks(&g.postgres, true), ticks(&g.nginx, true), ticks(&me, false)]
+        let p = processes();
+        [
+            ticks(&p, &g.servers, true),
+            ticks(&p, &g.postgres, true),
+            ticks(&p, &g.nginx, true),
+            ticks(&p, &me, false),
+        ]
     };
     let before = all(&groups);
     let rate = rate.await?;

@@ -148,6 +148,10 @@ pub struct Database {
 struct Pipelined {
     /// Where the connections come from: timeouts, error texts, recycling of broken ones.
     pool: Pool,
+    /// The pool's database, for errors.
+    url: DatabaseUrl,
+    /// How long a caller waits for another's attempt to connect.
+    wait: Duration,
     /// The connections in use, opened on first need and replaced once closed.
     slots: Vec<Mutex<Option<Arc<Object>>>>,
     /// Held while a slot is being (re)opened, so one caller connects and the rest wait.
@@ -157,9 +161,11 @@ struct Pipelined {
 }
 
 impl Pipelined {
-    fn new(pool: Pool, n: usize) -> Pipelined {
+    fn new(pool: Pool, url: DatabaseUrl, wait: Duration, n: usize) -> Pipelined {
         Pipelined {
             pool,
+            url,
+            wait,
             slots: (0..n).map(|_| Mutex::new(None)).collect(),
             opening: (0..n).map(|_| tokio::sync::Mutex::new(())).collect(),
             next: AtomicUsize::new(0),
@@ -174,20 +180,20 @@ impl Pipelined {
     /// Waits at most `wait` for another caller's attempt to connect, then makes its
     /// own, itself bounded by the pool's timeouts: callers never queue behind a
     /// database that does not answer, as they would behind the lock alone.
-    async fn get(&self, url: &DatabaseUrl, wait: Duration) -> Result<Arc<Object>, PgError> {
+    async fn get(&self) -> Result<Arc<Object>, PgError> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         if let Some(c) = self.open_in(i) {
             return Ok(c);
         }
-        let Ok(_opening) = tokio::time::timeout(wait, self.opening[i].lock()).await else {
-            return Err(PgError::Connect { target: url.redacted(), detail: TIMED_OUT.to_owned() });
+        let Ok(_opening) = tokio::time::timeout(self.wait, self.opening[i].lock()).await else {
+            return Err(PgError::Connect { target: self.url.redacted(), detail: TIMED_OUT.to_owned() });
         };
         if let Some(c) = self.open_in(i) {
             return Ok(c);
         }
         // A closed connection goes back to its pool once its last caller is done, and
         // the pool's recycling drops it.
-        let c = Arc::new(get(&self.pool, url).await?);
+        let c = Arc::new(get(&self.pool, &self.url).await?);
         *self.slots[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&c));
         Ok(c)
     }
@@ -246,8 +252,8 @@ impl Database {
         // Twice the slots: a replacement never waits for a closed connection that its
         // last callers have not let go of yet.
         let n = settings.pipelined_connections.max(1);
-        let pipelined =
-            Arc::new(Pipelined::new(pool(read_url, settings, 2 * n, settings.statement_timeout)?, n));
+        let shared = pool(read_url, settings, 2 * n, settings.statement_timeout)?;
+        let pipelined = Arc::new(Pipelined::new(shared, read_url.clone(), settings.connect_timeout, n));
         let db = Database { write, read, pipelined, settings: settings.clone() };
         drop(db.writer().await?);
         drop(db.reader().await?);
@@ -268,7 +274,7 @@ impl Database {
     /// statement is its own snapshot): no transaction, no portal, nothing that changes
     /// the session, and nothing large, which would delay the statements behind it.
     pub async fn pipelined(&self) -> Result<Arc<Object>, PgError> {
-        self.pipelined.get(self.read_url(), self.settings.connect_timeout).await
+        self.pipelined.get().await
     }
 
     fn read_url(&self) -> &DatabaseUrl {
